@@ -1,0 +1,35 @@
+//go:build linux
+
+// Command containerd-shim-wasmedge-v1 is the containerd runtime shim for
+// io.containerd.wasmedge.v1. The same binary also serves as each
+// container's wasm instance process.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/containerd/containerd/v2/pkg/shim"
+
+	wasmshim "github.com/containerd-shim-wasmedge/containerd-shim-wasmedge/shim"
+	"github.com/containerd-shim-wasmedge/containerd-shim-wasmedge/sandbox"
+)
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == sandbox.InstanceCommand {
+		sandbox.RunInstance()
+		return
+	}
+	// pkg/shim refuses the start protocol of containerd before 2.3, so
+	// start is answered here for every version.
+	if flags, err := wasmshim.ParseStartFlags(os.Args[1:]); err == nil && flags.Action == "start" {
+		if err := wasmshim.RunStart(context.Background(), flags, os.Stdin, os.Stdout); err != nil {
+			fmt.Fprintf(os.Stderr, "%s: %s\n", wasmshim.RuntimeName, err)
+			os.Exit(1)
+		}
+		return
+	}
+	wasmshim.RegisterPlugin()
+	shim.RunShim(context.Background(), wasmshim.NewManager())
+}

@@ -1,0 +1,159 @@
+//go:build linux
+
+package shim
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+
+	bootapi "github.com/containerd/containerd/api/runtime/bootstrap/v1"
+	taskv3 "github.com/containerd/containerd/api/runtime/task/v3"
+	"google.golang.org/protobuf/proto"
+	"github.com/containerd/typeurl/v2"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+)
+
+func mustMarshal(t *testing.T, m proto.Message) []byte {
+	t.Helper()
+	data, err := proto.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+func TestParseStartRequest(t *testing.T) {
+	flags := StartFlags{Namespace: "k8s.io", ID: "c1", Address: "/run/cd.sock", Action: "start"}
+	env := func(k string) string {
+		if k == "TTRPC_ADDRESS" {
+			return "/run/cd.sock.ttrpc"
+		}
+		return ""
+	}
+	dir := "/tmp/socks"
+	opts := mustMarshal(t, &anypb.Any{TypeUrl: "containerd.runc.v1.Options", Value: []byte{0x10, 0x01}})
+	wrapped, err := typeurl.MarshalAnyToProto(wrapperspb.String("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name      string
+		stdin     []byte
+		bootstrap bool
+		ttrpc     string
+		socketDir string
+		debug     bool
+	}{
+		{name: "empty stdin (containerd 1.6 without options)", ttrpc: "/run/cd.sock.ttrpc", socketDir: "/run/containerd/s"},
+		{name: "runtime options Any (containerd 1.6/1.7)", stdin: opts, ttrpc: "/run/cd.sock.ttrpc", socketDir: "/run/containerd/s"},
+		{name: "typeurl Any of another type", stdin: mustMarshal(t, wrapped), ttrpc: "/run/cd.sock.ttrpc", socketDir: "/run/containerd/s"},
+		{name: "garbage", stdin: []byte{0xff, 0xff, 0xff}, ttrpc: "/run/cd.sock.ttrpc", socketDir: "/run/containerd/s"},
+		{
+			name: "bootstrap params (containerd 2.3+)",
+			stdin: mustMarshal(t, &bootapi.BootstrapParams{
+				InstanceID: "c1", Namespace: "k8s.io", ContainerdTtrpcAddress: "/other.ttrpc",
+				ContainerdGrpcAddress: "/other.sock", SocketDir: &dir, LogLevel: bootapi.LogLevel_LOG_LEVEL_DEBUG,
+			}),
+			bootstrap: true, ttrpc: "/other.ttrpc", socketDir: dir, debug: true,
+		},
+		{
+			name:  "bootstrap params for another instance",
+			stdin: mustMarshal(t, &bootapi.BootstrapParams{InstanceID: "c2", Namespace: "k8s.io"}),
+			ttrpc: "/run/cd.sock.ttrpc", socketDir: "/run/containerd/s",
+		},
+		{
+			name:  "bootstrap params for another namespace",
+			stdin: mustMarshal(t, &bootapi.BootstrapParams{InstanceID: "c1", Namespace: "default"}),
+			ttrpc: "/run/cd.sock.ttrpc", socketDir: "/run/containerd/s",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := parseStartRequest(flags, tc.stdin, env)
+			if got.bootstrap != tc.bootstrap || got.ttrpcAddress != tc.ttrpc || got.socketDir != tc.socketDir || got.debug != tc.debug {
+				t.Fatalf("got %+v, want bootstrap=%v ttrpc=%s socketDir=%s debug=%v", got, tc.bootstrap, tc.ttrpc, tc.socketDir, tc.debug)
+			}
+			if got.id != "c1" || got.namespace != "k8s.io" {
+				t.Fatalf("identity changed: %+v", got)
+			}
+		})
+	}
+}
+
+func TestWriteStartReply(t *testing.T) {
+	const addr = "unix:///run/containerd/s/abc"
+	var plain bytes.Buffer
+	if err := writeStartReply(&plain, false, addr); err != nil {
+		t.Fatal(err)
+	}
+	if plain.String() != addr {
+		t.Fatalf("legacy reply = %q, want the bare address", plain.String())
+	}
+	var buf bytes.Buffer
+	if err := writeStartReply(&buf, true, addr); err != nil {
+		t.Fatal(err)
+	}
+	var res bootapi.BootstrapResult
+	if err := proto.Unmarshal(buf.Bytes(), &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Version != 3 || res.Address != addr || res.Protocol != "ttrpc" {
+		t.Fatalf("bootstrap reply = %+v", &res)
+	}
+}
+
+func TestParseStartFlags(t *testing.T) {
+	f, err := ParseStartFlags([]string{"-namespace", "ns", "-address", "/a.sock", "-publish-binary", "/usr/bin/containerd", "-id", "x", "-debug", "start"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := StartFlags{Namespace: "ns", ID: "x", Address: "/a.sock", Debug: true, Action: "start"}
+	if f != want {
+		t.Fatalf("got %+v, want %+v", f, want)
+	}
+	if f, _ := ParseStartFlags([]string{"-namespace", "ns", "-id", "x", "delete"}); f.Action != "delete" {
+		t.Fatalf("action = %q", f.Action)
+	}
+}
+
+func TestGroupOf(t *testing.T) {
+	for _, tc := range []struct {
+		name, config, want string
+	}{
+		{"no config", "", "c1"},
+		{"no annotations", `{"ociVersion":"1.0.2"}`, "c1"},
+		{"cri sandbox id", `{"annotations":{"io.kubernetes.cri.sandbox-id":"pod1"}}`, "pod1"},
+		{"explicit group wins", `{"annotations":{"io.kubernetes.cri.sandbox-id":"pod1","io.containerd.runc.v2.group":"g"}}`, "g"},
+		{"broken json", `{`, "c1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if tc.config != "" {
+				if err := os.WriteFile(filepath.Join(dir, "config.json"), []byte(tc.config), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := groupOf(dir, "c1"); got != tc.want {
+				t.Fatalf("groupOf = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestTaskMethodsCoverTheAPI guards the hand-written v2 registration: every
+// method of the task service must be reachable under the v2 name too.
+func TestTaskMethodsCoverTheAPI(t *testing.T) {
+	methods := taskMethods(&Service{})
+	api := reflect.TypeOf((*taskv3.TTRPCTaskService)(nil)).Elem()
+	if len(methods) != api.NumMethod() {
+		t.Errorf("%d methods registered, the API has %d", len(methods), api.NumMethod())
+	}
+	for i := 0; i < api.NumMethod(); i++ {
+		if _, ok := methods[api.Method(i).Name]; !ok {
+			t.Errorf("method %s is not registered under the v2 name", api.Method(i).Name)
+		}
+	}
+}
