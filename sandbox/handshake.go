@@ -1,0 +1,95 @@
+package sandbox
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/containerd-shim-wasmedge/containerd-shim-wasmedge/oci"
+)
+
+// The shim and its instance process talk over two pipes, set up by Spawn:
+//
+//   - control, shim → instance, the instance's descriptor 3: one line of JSON
+//     (instanceConfig), then, once the guest may run, the single byte
+//     startByte. End of file instead of the start byte means the shim gave up
+//     on the instance: it exits with status 0 without running the guest.
+//   - status, instance → shim, the instance's descriptor 4: one line of JSON
+//     (statusReport) saying the guest is ready or why it cannot run; then the
+//     instance closes it.
+//
+// The shim writes the configuration only after Options.Setup returned, so the
+// instance does no work before it sits in the container's cgroup.
+const (
+	controlFD = 3
+	statusFD  = 4
+	startByte = 'S'
+	// statusLimit bounds what the shim reads from the status pipe, so a
+	// misbehaving child cannot make it buffer without end.
+	statusLimit = 64 << 10
+)
+
+// instanceConfig is what the shim sends an instance process.
+type instanceConfig struct {
+	Run *oci.RunConfig `json:"run"`
+	// CacheDir is wazero's compilation cache directory; empty means none.
+	CacheDir string `json:"cacheDir,omitempty"`
+}
+
+// statusReport is the instance's answer to its configuration: ready when
+// Error is empty.
+type statusReport struct {
+	Error string      `json:"error,omitempty"`
+	Kind  failureKind `json:"kind,omitempty"`
+}
+
+// failureKind carries the category of a failure across the status pipe, so
+// the shim can report it under the matching errdefs sentinel.
+type failureKind string
+
+const (
+	// kindInvalid: the bundle asks for something that cannot run (not a wasm
+	// module, a missing export, an unsupported mount).
+	kindInvalid failureKind = "invalid"
+	// kindNotFound: a file the bundle names does not exist.
+	kindNotFound failureKind = "not-found"
+)
+
+// failure is an instance-side error tagged with its category.
+type failure struct {
+	kind failureKind
+	err  error
+}
+
+func (f *failure) Error() string { return f.err.Error() }
+func (f *failure) Unwrap() error { return f.err }
+
+// invalidf makes a kindInvalid failure.
+func invalidf(format string, args ...any) error {
+	return &failure{kind: kindInvalid, err: fmt.Errorf(format, args...)}
+}
+
+// tagged wraps err as a failure of kind unless it already has one.
+func tagged(kind failureKind, err error) error {
+	var f *failure
+	if err == nil || errors.As(err, &f) {
+		return err
+	}
+	return &failure{kind: kind, err: err}
+}
+
+// reportFor turns the outcome of the instance's preparation into its status
+// report.
+func reportFor(err error) statusReport {
+	if err == nil {
+		return statusReport{}
+	}
+	r := statusReport{Error: err.Error()}
+	var f *failure
+	if errors.As(err, &f) {
+		r.Kind = f.kind
+	}
+	if r.Error == "" {
+		r.Error = "instance failed without a message"
+	}
+	return r
+}

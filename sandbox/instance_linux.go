@@ -1,0 +1,95 @@
+//go:build linux
+
+package sandbox
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"runtime/debug"
+)
+
+// freeMemoryAbove is the module size from which the instance returns the
+// compiler's garbage to the kernel before it waits for Start. Measured with a
+// 2.6 MB Go module: 5 MiB less resident memory, no slower. For a small module
+// the collection touches more memory than it frees (+0.3 MiB).
+const freeMemoryAbove = 256 << 10
+
+// notReadyExitStatus is the instance's exit status when it reported a
+// failure instead of ready (the shim kills it anyway).
+const notReadyExitStatus = 1
+
+// RunInstance is the whole life of an instance process; main calls it when
+// os.Args[1] is InstanceCommand. It reads its configuration from the shim,
+// mounts the container's volumes in its own mount namespace, compiles the
+// module, reports ready, waits for Start, runs the guest and exits with the
+// guest's status: the proc_exit code, 0 on return, TrapExitStatus on a trap.
+// It installs no signal handler of its own, so SIGTERM and SIGKILL end it
+// with their default action and the shim sees 128+signal. It never returns.
+func RunInstance() {
+	os.Exit(runInstance())
+}
+
+// runInstance returns the instance's exit status.
+func runInstance() int {
+	control := os.NewFile(controlFD, "control")
+	status := os.NewFile(statusFD, "status")
+	commands := bufio.NewReader(control)
+	ctx := context.Background()
+
+	g, err := prepareInstance(ctx, commands)
+	if sendErr := sendStatus(status, reportFor(err)); sendErr != nil && err == nil {
+		// The shim gave up on us before we could say we are ready.
+		return notReadyExitStatus
+	}
+	if err != nil {
+		return notReadyExitStatus
+	}
+	if g.moduleSize >= freeMemoryAbove {
+		// What compiling left behind is garbage now; give it back before
+		// idling until Start, which may be a long time.
+		debug.FreeOSMemory()
+	}
+
+	if _, err := commands.ReadByte(); err != nil {
+		// End of file: the shim aborted the container before Start.
+		return 0
+	}
+	control.Close()
+	return g.run(ctx)
+}
+
+// prepareInstance reads the configuration, sets up the mounts and readies the
+// guest.
+func prepareInstance(ctx context.Context, commands *bufio.Reader) (*guest, error) {
+	line, err := commands.ReadBytes('\n')
+	if err != nil {
+		return nil, fmt.Errorf("read configuration: %w", err)
+	}
+	var config instanceConfig
+	if err := json.Unmarshal(line, &config); err != nil {
+		return nil, fmt.Errorf("decode configuration: %w", err)
+	}
+	if config.Run == nil {
+		return nil, errors.New("configuration without a run configuration")
+	}
+	if err := setUpMounts(config.Run); err != nil {
+		return nil, err
+	}
+	return newGuest(ctx, config.Run, config.CacheDir)
+}
+
+// sendStatus writes the status report and closes the pipe, which is the
+// shim's signal that the report is complete.
+func sendStatus(status *os.File, report statusReport) error {
+	data, err := json.Marshal(report)
+	if err != nil {
+		status.Close()
+		return err
+	}
+	_, err = status.Write(append(data, '\n'))
+	return errors.Join(err, status.Close())
+}

@@ -1,0 +1,45 @@
+// Package sandbox runs one WebAssembly process of a container in an instance
+// process of its own: the shim binary re-executed with InstanceCommand.
+//
+// The shim calls Spawn at task Create: the instance process prepares its
+// mounts, compiles the module and reports ready (or why it cannot run), then
+// waits. Start lets the guest run; the instance process exits with the guest's
+// status. Because the guest lives in its own process, a signal stops it even
+// in a busy loop, with no cost to the guest's speed.
+//
+// The instance side (RunInstance) uses only the standard library, x/sys,
+// wazero, oci and guestfs, so that it could become a small binary of its own.
+package sandbox
+
+import "os"
+
+// InstanceCommand is the first argument that makes the shim binary act as an
+// instance process; main must hand control to RunInstance when it sees it.
+const InstanceCommand = "instance"
+
+// TrapExitStatus is the exit status of an instance whose guest trapped (or
+// failed at run time in any way other than proc_exit). It is the status the
+// WasmEdge command line reports for a trap, so scripts written for WasmEdge
+// see the same number; the trap message goes to the guest's stderr.
+const TrapExitStatus = 134
+
+// Stdio are the guest's standard streams, already opened by the shim (FIFOs,
+// files, pipes); nil means /dev/null. They become the instance process's own
+// file descriptors 0, 1 and 2, so the guest writes to them with no copying.
+type Stdio struct{ Stdin, Stdout, Stderr *os.File }
+
+// Options tune how the instance is spawned.
+type Options struct {
+	// Exe is the binary to re-execute; default /proc/self/exe.
+	Exe string
+	// CacheDir is wazero's on-disk compilation cache directory ("" = no cache).
+	CacheDir string
+	// Setup, when set, runs with the child's pid after it started and before
+	// it does any work (the module is not read yet); the shim uses it to place
+	// the child in the container's cgroup. An error aborts the spawn (child
+	// killed).
+	Setup func(pid int) error
+	// Env is extra environment for the instance process itself (not the
+	// guest), e.g. GOGC. It is added to the shim's own environment.
+	Env []string
+}

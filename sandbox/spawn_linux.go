@@ -1,0 +1,264 @@
+//go:build linux
+
+package sandbox
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"sync"
+	"syscall"
+
+	"github.com/containerd-shim-wasmedge/containerd-shim-wasmedge/oci"
+	"github.com/containerd/errdefs"
+)
+
+// Instance is an instance process whose guest is compiled and waits for
+// Start. The process is never waited for here: the shim's reaper collects its
+// exit status.
+type Instance struct {
+	process *os.Process
+
+	mu sync.Mutex
+	// control is the write end of the control pipe until Start sent the start
+	// byte or Close ran.
+	control *os.File
+	started bool
+	closed  bool
+}
+
+// Spawn starts the instance process for rc and waits until the module is
+// compiled and the guest is ready to start, or failed. On failure it returns
+// an error carrying the instance's own message (e.g. `compile module
+// "/app.wasm": invalid magic number`), under errdefs.ErrInvalidArgument or
+// errdefs.ErrNotFound when the instance said which; no process is left
+// running: it is killed, and the caller's reaper collects it.
+//
+// The child dies with SIGKILL when the thread that spawned it exits; Go keeps
+// its threads alive unless a goroutine exits while locked to one, so do not
+// call Spawn from a goroutine that uses runtime.LockOSThread.
+func Spawn(ctx context.Context, rc *oci.RunConfig, stdio Stdio, opts Options) (*Instance, error) {
+	if rc == nil {
+		return nil, fmt.Errorf("spawn instance: no run configuration: %w", errdefs.ErrInvalidArgument)
+	}
+	config, err := json.Marshal(instanceConfig{Run: rc, CacheDir: opts.CacheDir})
+	if err != nil {
+		return nil, fmt.Errorf("spawn instance %q: encode configuration: %w", rc.ID, err)
+	}
+	controlRead, controlWrite, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("spawn instance %q: control pipe: %w", rc.ID, err)
+	}
+	statusRead, statusWrite, err := os.Pipe()
+	if err != nil {
+		controlRead.Close()
+		controlWrite.Close()
+		return nil, fmt.Errorf("spawn instance %q: status pipe: %w", rc.ID, err)
+	}
+
+	cmd := instanceCommand(rc, stdio, opts)
+	// The order of ExtraFiles makes them descriptors controlFD and statusFD.
+	cmd.ExtraFiles = []*os.File{controlRead, statusWrite}
+	startErr := cmd.Start()
+	// The child has its own copies; the shim must not keep the status pipe's
+	// write end, or it would never see end of file if the child dies.
+	controlRead.Close()
+	statusWrite.Close()
+	if startErr != nil {
+		controlWrite.Close()
+		statusRead.Close()
+		return nil, fmt.Errorf("spawn instance %q: %w", rc.ID, startErr)
+	}
+	pid := cmd.Process.Pid
+	abort := func(err error) (*Instance, error) {
+		_ = cmd.Process.Kill()
+		_ = cmd.Process.Release()
+		controlWrite.Close()
+		statusRead.Close()
+		return nil, err
+	}
+
+	if opts.Setup != nil {
+		if err := opts.Setup(pid); err != nil {
+			return abort(fmt.Errorf("spawn instance %q: set up process %d: %w", rc.ID, pid, err))
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return abort(fmt.Errorf("spawn instance %q: %w", rc.ID, err))
+	}
+	if _, err := controlWrite.Write(append(config, '\n')); err != nil {
+		return abort(fmt.Errorf("spawn instance %q: send configuration to process %d: %w", rc.ID, pid, err))
+	}
+	report, err := awaitStatus(ctx, statusRead)
+	if err != nil {
+		return abort(fmt.Errorf("spawn instance %q: process %d: %w", rc.ID, pid, err))
+	}
+	if report.Error != "" {
+		return abort(&instanceError{message: report.Error, category: categoryOf(report.Kind)})
+	}
+	statusRead.Close()
+	return &Instance{process: cmd.Process, control: controlWrite}, nil
+}
+
+// instanceCommand builds the command that re-executes the shim binary as an
+// instance process.
+func instanceCommand(rc *oci.RunConfig, stdio Stdio, opts Options) *exec.Cmd {
+	exe, argv0 := opts.Exe, opts.Exe
+	if exe == "" {
+		exe, argv0 = "/proc/self/exe", os.Args[0]
+	}
+	cmd := &exec.Cmd{
+		Path: exe,
+		// The container id is there only for people reading ps.
+		Args: []string{argv0, InstanceCommand, rc.ID},
+		Env:  append(os.Environ(), opts.Env...),
+		SysProcAttr: &syscall.SysProcAttr{
+			// The instance must not outlive the shim, which alone can report
+			// its exit.
+			Pdeathsig: syscall.SIGKILL,
+		},
+	}
+	if needsMountNamespace(rc) {
+		// Its mounts must vanish with it and never show on the host.
+		cmd.SysProcAttr.Cloneflags = syscall.CLONE_NEWNS
+	}
+	// A nil *os.File stored in an io.Reader or io.Writer would not compare
+	// equal to nil, so only set the streams that exist; exec gives the
+	// others /dev/null.
+	if stdio.Stdin != nil {
+		cmd.Stdin = stdio.Stdin
+	}
+	if stdio.Stdout != nil {
+		cmd.Stdout = stdio.Stdout
+	}
+	if stdio.Stderr != nil {
+		cmd.Stderr = stdio.Stderr
+	}
+	return cmd
+}
+
+// awaitStatus reads the instance's status report, which ends when the
+// instance closes the pipe (or dies).
+func awaitStatus(ctx context.Context, status *os.File) (statusReport, error) {
+	type result struct {
+		data []byte
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		data, err := io.ReadAll(io.LimitReader(status, statusLimit))
+		done <- result{data, err}
+	}()
+	var r result
+	select {
+	case r = <-done:
+	case <-ctx.Done():
+		// Closing the pipe ends the read; the caller kills the child.
+		status.Close()
+		<-done
+		return statusReport{}, fmt.Errorf("waiting for the guest to be ready: %w", ctx.Err())
+	}
+	if r.err != nil {
+		return statusReport{}, fmt.Errorf("read status: %w", r.err)
+	}
+	if len(r.data) == 0 {
+		return statusReport{}, errors.New("instance process ended before it was ready")
+	}
+	var report statusReport
+	if err := json.Unmarshal(r.data, &report); err != nil {
+		return statusReport{}, fmt.Errorf("unreadable status %q: %w", r.data, err)
+	}
+	return report, nil
+}
+
+// instanceError is an instance process's own explanation of why its guest
+// cannot run; its text is exactly the instance's message.
+type instanceError struct {
+	message  string
+	category error
+}
+
+func (e *instanceError) Error() string { return e.message }
+func (e *instanceError) Unwrap() error { return e.category }
+
+// categoryOf maps a failure kind to its errdefs sentinel (nil when unknown).
+func categoryOf(kind failureKind) error {
+	switch kind {
+	case kindInvalid:
+		return errdefs.ErrInvalidArgument
+	case kindNotFound:
+		return errdefs.ErrNotFound
+	}
+	return nil
+}
+
+// Pid returns the instance process's pid.
+func (i *Instance) Pid() int {
+	return i.process.Pid
+}
+
+// Start lets the guest run. Calling it twice is an error.
+func (i *Instance) Start() error {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	switch {
+	case i.started:
+		return fmt.Errorf("instance process %d: already started: %w", i.process.Pid, errdefs.ErrFailedPrecondition)
+	case i.closed:
+		return fmt.Errorf("instance process %d: closed before start: %w", i.process.Pid, errdefs.ErrFailedPrecondition)
+	}
+	i.started = true
+	_, err := i.control.Write([]byte{startByte})
+	// The instance reads nothing more from the control pipe.
+	closeErr := i.control.Close()
+	i.control = nil
+	if err != nil {
+		return fmt.Errorf("start instance process %d: %w", i.process.Pid, err)
+	}
+	if closeErr != nil {
+		return fmt.Errorf("start instance process %d: %w", i.process.Pid, closeErr)
+	}
+	return nil
+}
+
+// Signal sends sig to the instance process. It goes through a pidfd, so it
+// can never hit another process that reused the pid; once the process is gone
+// (reaped) it fails with errdefs.ErrNotFound.
+func (i *Instance) Signal(sig syscall.Signal) error {
+	// Holding the lock keeps Close from releasing the pidfd mid-call.
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.closed {
+		return fmt.Errorf("signal instance process %d: instance closed: %w", i.process.Pid, errdefs.ErrFailedPrecondition)
+	}
+	if err := i.process.Signal(sig); err != nil {
+		if errors.Is(err, os.ErrProcessDone) {
+			return fmt.Errorf("signal instance process %d: %w: %w", i.process.Pid, errdefs.ErrNotFound, err)
+		}
+		return fmt.Errorf("signal instance process %d: %w", i.process.Pid, err)
+	}
+	return nil
+}
+
+// Close releases the shim's ends of the control pipes and its handle on the
+// process (Signal fails afterwards). Call it after the process exited, or to
+// abort a never-started instance: the instance then exits with status 0
+// without running the guest. Closing twice is harmless.
+func (i *Instance) Close() error {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.closed {
+		return nil
+	}
+	i.closed = true
+	var err error
+	if i.control != nil {
+		err = i.control.Close()
+		i.control = nil
+	}
+	return errors.Join(err, i.process.Release())
+}
