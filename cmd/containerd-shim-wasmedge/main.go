@@ -12,8 +12,8 @@ import (
 
 	"github.com/containerd/containerd/v2/pkg/shim"
 
-	wasmshim "github.com/containerd-shim-wasmedge/containerd-shim-wasmedge/shim"
 	"github.com/containerd-shim-wasmedge/containerd-shim-wasmedge/sandbox"
+	wasmshim "github.com/containerd-shim-wasmedge/containerd-shim-wasmedge/shim"
 )
 
 func main() {
