@@ -273,14 +273,12 @@ func moduleConfig(rc *oci.RunConfig, root *guestfs.FS) wazero.ModuleConfig {
 		hasPWD = hasPWD || key == "PWD"
 		config = config.WithEnv(key, value)
 	}
-	if !hasPWD {
+	if !hasPWD && rc.Cwd != "" && rc.Cwd != "/" {
 		// WASI has no working directory; Go's wasip1 port takes it from PWD
-		// (wasi-libc programs start at "/" whatever it says).
-		cwd := rc.Cwd
-		if cwd == "" {
-			cwd = "/"
-		}
-		config = config.WithEnv("PWD", cwd)
+		// (wasi-libc programs start at "/" whatever it says). At "/", the
+		// default of both, nothing is added: guests may count their
+		// environment (the WASI conformance suite does).
+		config = config.WithEnv("PWD", rc.Cwd)
 	}
 	return config
 }

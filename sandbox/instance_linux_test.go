@@ -39,6 +39,8 @@ func TestGuestExitStatusAndOutput(t *testing.T) {
 			wantStdout: "from stdin\n"},
 		{name: "env gets PWD from cwd", module: "fileio", args: []string{"env"}, env: []string{"A=1", "B=x=y"},
 			cwd: "/work", wantStdout: "A=1\nB=x=y\nPWD=/work\n"},
+		{name: "env gets no PWD at the root", module: "fileio", args: []string{"env"}, env: []string{"A=1"},
+			cwd: "/", wantStdout: "A=1\n"},
 		{name: "env keeps its own PWD", module: "fileio", args: []string{"env"}, env: []string{"PWD=/mine"},
 			cwd: "/work", wantStdout: "PWD=/mine\n"},
 		{name: "usage error of the guest", module: "fileio", args: []string{"x"}, wantStatus: 2},
