@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -17,6 +18,7 @@ import (
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/containerd/v2/pkg/oci"
+	"github.com/containerd/errdefs"
 	"github.com/containerd/typeurl/v2"
 
 	"github.com/containerd-shim-wasmedge/containerd-shim-wasmedge/integration/harness"
@@ -68,6 +70,8 @@ var shimTests = []struct {
 	{"escape", testEscape},
 	{"rootfs-folder", testRootfsFolder},
 	{"parallel-20", testParallel},
+	{"pod-grouping", testPodGrouping},
+	{"shim-killed", testShimKilled},
 }
 
 func testOutput(t *testing.T, d *harness.Daemon, _ *client.Client) {
@@ -525,4 +529,88 @@ func runTaskQuiet(t *testing.T, d *harness.Daemon, c *client.Client, id string, 
 		return err.Error(), "", 255
 	}
 	return stdout.String(), stderr.String(), st.ExitCode()
+}
+
+// testPodGrouping starts two containers of one pod (same CRI sandbox id):
+// one shim process serves both, and it exits once both are deleted.
+func testPodGrouping(t *testing.T, d *harness.Daemon, c *client.Client) {
+	img := wasmImage(t, d, c)
+	pod := oci.WithAnnotations(map[string]string{"io.kubernetes.cri.sandbox-id": uniqueID("pod")})
+	before := len(d.ShimServerPids())
+	a := startTask(t, d, c, uniqueID("grp"), img, nil, pod, oci.WithProcessArgs("/wasitool.wasm", "sleep", "600"))
+	b := startTask(t, d, c, uniqueID("grp"), img, nil, pod, oci.WithProcessArgs("/wasitool.wasm", "sleep", "600"))
+	if n := len(d.ShimServerPids()) - before; n != 1 {
+		t.Errorf("%d shim processes serve one pod, want 1", n)
+	}
+	// Deleting the first container leaves the second one served.
+	if err := a.task.Kill(a.ctx, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	a.wait(5 * time.Second)
+	a.finish()
+	if st, err := b.task.Status(b.ctx); err != nil || st.Status != client.Running {
+		t.Fatalf("second container after deleting the first: %v %v", st.Status, err)
+	}
+	if err := b.task.Kill(b.ctx, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if status := b.wait(5 * time.Second); status != 143 {
+		t.Errorf("second container exit status %d", status)
+	}
+	b.finish()
+}
+
+// testShimKilled kills the shim under a running task: containerd cleans up
+// through the shim's delete action, and nothing is left behind (the
+// instance process dies with its shim).
+func testShimKilled(t *testing.T, d *harness.Daemon, c *client.Client) {
+	before := d.ShimServerPids()
+	tk := startTask(t, d, c, uniqueID("crash"), wasmImage(t, d, c), nil, oci.WithProcessArgs("/wasitool.wasm", "sleep", "600"))
+	var shim int
+	for _, pid := range d.ShimServerPids() {
+		if !slices.Contains(before, pid) {
+			shim = pid
+		}
+	}
+	if shim == 0 {
+		t.Fatal("no shim process found for the task")
+	}
+	instance := int(tk.task.Pid())
+	if err := syscall.Kill(shim, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	// Wait fails with the connection; containerd then cleans the task up
+	// through the shim's delete action, as it does for runc.
+	<-tk.exitC
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, err := tk.task.Status(tk.ctx)
+		if errdefs.IsNotFound(err) {
+			tk.task = nil
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("task of a killed shim: %v %v", st.Status, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// The parent-death signal kills the instance; give the kernel a moment.
+	for end := time.Now().Add(2 * time.Second); alive(instance); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Errorf("instance process %d outlived its shim", instance)
+			break
+		}
+	}
+	tk.finish()
+}
+
+// alive reports whether pid is a process that is not a zombie.
+func alive(pid int) bool {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// The state follows the parenthesised command name.
+	fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+	return len(fields) > 0 && fields[0] != "Z"
 }

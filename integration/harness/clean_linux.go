@@ -449,3 +449,16 @@ func sortedKeys(m map[string]bool) []string {
 	sort.Strings(keys)
 	return keys
 }
+
+// ShimServerPids returns the pids of this daemon's shim server processes
+// of the wasm runtime (those started with -address; instance processes are
+// their children and carry no such flag).
+func (d *Daemon) ShimServerPids() []int {
+	var pids []int
+	for _, p := range d.shimProcesses() {
+		if filepath.Base(p.exe) == ShimBinaryName && hasAddressFlag(p.cmdline, d.Address) {
+			pids = append(pids, p.pid)
+		}
+	}
+	return pids
+}
