@@ -190,6 +190,29 @@ func fileKind(m os.FileMode) string {
 	return "special file"
 }
 
+// elfMagic and scriptMagic open the files a Linux container runtime can
+// execute: ELF binaries and "#!" scripts.
+var (
+	elfMagic    = []byte{0x7f, 'E', 'L', 'F'}
+	scriptMagic = []byte("#!")
+)
+
+// NativeExecutableError says the entrypoint is a Linux executable rather
+// than a WebAssembly module. The shim runs such containers (pod sandboxes,
+// sidecars) with runc instead of failing them; everyone else sees an
+// ErrInvalidArgument naming the file.
+type NativeExecutableError struct {
+	// Path is the executable's path inside the rootfs.
+	Path string
+}
+
+func (e *NativeExecutableError) Error() string {
+	return fmt.Sprintf("module %q: not a WebAssembly module (a native executable)", e.Path)
+}
+
+// Is makes the error an errdefs.ErrInvalidArgument.
+func (e *NativeExecutableError) Is(target error) bool { return target == errdefs.ErrInvalidArgument }
+
 // checkHeader reads the 8-byte preamble of f and accepts only a core module.
 func checkHeader(f io.Reader, module string) error {
 	var hdr [8]byte
@@ -206,6 +229,8 @@ func checkHeader(f io.Reader, module string) error {
 		return fmt.Errorf("module %q: read header: %w", module, err)
 	}
 	switch {
+	case bytes.HasPrefix(hdr[:n], elfMagic) || bytes.HasPrefix(hdr[:n], scriptMagic):
+		return &NativeExecutableError{Path: module}
 	case !bytes.Equal(hdr[:4], wasmMagic):
 		return fmt.Errorf("module %q: not a WebAssembly module (no \\0asm header): %w", module, errdefs.ErrInvalidArgument)
 	case bytes.Equal(hdr[4:], coreModuleVersion):

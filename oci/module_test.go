@@ -151,7 +151,7 @@ func TestResolveModule(t *testing.T) {
 
 		// Content checks.
 		{name: "text file", arg0: "/hello.txt", wantErr: errdefs.IsInvalidArgument, wantMsg: []string{`module "/hello.txt": not a WebAssembly module (no \0asm header)`}},
-		{name: "ELF binary", arg0: "/elf", wantErr: errdefs.IsInvalidArgument, wantMsg: []string{`module "/elf": not a WebAssembly module (no \0asm header)`}},
+		{name: "ELF binary", arg0: "/elf", wantErr: errdefs.IsInvalidArgument, wantMsg: []string{`module "/elf": not a WebAssembly module (a native executable)`}},
 		{name: "empty file", arg0: "/empty.wasm", wantErr: errdefs.IsInvalidArgument, wantMsg: []string{`module "/empty.wasm": not a WebAssembly module (empty file)`}},
 		{name: "short file", arg0: "/short.wasm", wantErr: errdefs.IsInvalidArgument, wantMsg: []string{"truncated header, 3 bytes"}},
 		{name: "magic without version", arg0: "/shortmagic.wasm", wantErr: errdefs.IsInvalidArgument, wantMsg: []string{"truncated header, 5 bytes"}},
@@ -198,5 +198,34 @@ func TestResolveModuleMissingRootfs(t *testing.T) {
 	_, _, err := ResolveModule(rootfs, "/hello.wasm", "/", nil)
 	if !errdefs.IsNotFound(err) || !strings.Contains(err.Error(), "rootfs "+rootfs+" does not exist") {
 		t.Fatalf("ResolveModule() error = %v, want not found naming the rootfs", err)
+	}
+}
+
+// TestNativeExecutable checks that Linux executables are told apart from
+// other non-modules, so the shim can hand them to runc.
+func TestNativeExecutable(t *testing.T) {
+	rootfs := t.TempDir()
+	files := map[string][]byte{
+		"/elf":    append([]byte{0x7f, 'E', 'L', 'F', 2, 1, 1, 0}, make([]byte, 64)...),
+		"/script": []byte("#!/bin/sh\necho hi\n"),
+		"/text":   []byte("plain text file\n"),
+	}
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(rootfs, name), data, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, native := range map[string]bool{"/elf": true, "/script": true, "/text": false} {
+		_, _, err := ResolveModule(rootfs, name, "/", nil)
+		var nerr *NativeExecutableError
+		if got := errors.As(err, &nerr); got != native {
+			t.Errorf("%s: native = %v (%v), want %v", name, got, err, native)
+		}
+		if !errdefs.IsInvalidArgument(err) {
+			t.Errorf("%s: %v is not an invalid argument", name, err)
+		}
+		if native && nerr.Path != name {
+			t.Errorf("%s: path %q", name, nerr.Path)
+		}
 	}
 }
