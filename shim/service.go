@@ -54,6 +54,9 @@ type container struct {
 	rootfsMounted bool
 	init          *process
 	execs         map[string]*process
+	// native is set for a container run by runc's shim; init and execs are
+	// then unused.
+	native *nativeTask
 }
 
 // Service is the task service of one shim process, which may serve several
@@ -161,6 +164,17 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (_ *
 		return nil, err
 	}
 	run, err := oci.NewRunConfig(r.ID, rootfs, spec)
+	var native *oci.NativeExecutableError
+	if errors.As(err, &native) {
+		// runc's shim mounts the rootfs itself.
+		if c.rootfsMounted {
+			if err := unmountRootfs(filepath.Join(r.Bundle, "rootfs")); err != nil {
+				return nil, err
+			}
+			c.rootfsMounted = false
+		}
+		return s.createNative(ctx, c, r)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -193,6 +207,27 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (_ *
 	p.mu.Unlock()
 	log.WithField("pid", pid).Debug("created wasm task")
 	return &taskAPI.CreateTaskResponse{Pid: uint32(pid)}, nil
+}
+
+// createNative hands a container whose entrypoint is a Linux executable to
+// runc's shim.
+func (s *Service) createNative(ctx context.Context, c *container, r *taskAPI.CreateTaskRequest) (*taskAPI.CreateTaskResponse, error) {
+	ns, _ := namespaces.Namespace(ctx)
+	n, err := startNative(ctx, ns, r.ID, r.Bundle)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := forward[taskAPI.CreateTaskResponse](ctx, n, "Create", r)
+	if err != nil {
+		closeNative(ctx, n, r.ID)
+		return nil, err
+	}
+	c.native = n
+	s.mu.Lock()
+	s.containers[r.ID] = c
+	s.mu.Unlock()
+	logger(ctx, r.ID).WithField("pid", resp.Pid).Debug("created native task under runc")
+	return resp, nil
 }
 
 // spawn opens p's streams and starts its instance process.
@@ -270,6 +305,9 @@ func (s *Service) lookup(id, execID string) (*container, *process, error) {
 
 // Start implements the task API: release the guest.
 func (s *Service) Start(ctx context.Context, r *taskAPI.StartRequest) (*taskAPI.StartResponse, error) {
+	if n := s.nativeOf(r.ID); n != nil {
+		return forward[taskAPI.StartResponse](ctx, n, "Start", r)
+	}
 	_, p, err := s.lookup(r.ID, r.ExecID)
 	if err != nil {
 		return nil, errgrpc.ToGRPC(err)
@@ -293,6 +331,16 @@ func (s *Service) Start(ctx context.Context, r *taskAPI.StartRequest) (*taskAPI.
 // killed first; a running one is an error.
 func (s *Service) Delete(ctx context.Context, r *taskAPI.DeleteRequest) (_ *taskAPI.DeleteResponse, retErr error) {
 	defer func() { retErr = errgrpc.ToGRPC(retErr) }()
+	if n := s.nativeOf(r.ID); n != nil {
+		resp, err := forward[taskAPI.DeleteResponse](ctx, n, "Delete", r)
+		if err == nil && r.ExecID == "" {
+			s.mu.Lock()
+			delete(s.containers, r.ID)
+			s.mu.Unlock()
+			closeNative(ctx, n, r.ID)
+		}
+		return resp, err
+	}
 	c, p, err := s.lookup(r.ID, r.ExecID)
 	if err != nil {
 		return nil, err
@@ -352,6 +400,9 @@ func (s *Service) Delete(ctx context.Context, r *taskAPI.DeleteRequest) (_ *task
 // Exec implements the task API: spawn another module (or another function
 // of the same module) in the container, ready to Start.
 func (s *Service) Exec(ctx context.Context, r *taskAPI.ExecProcessRequest) (_ *emptypb.Empty, retErr error) {
+	if n := s.nativeOf(r.ID); n != nil {
+		return forward[emptypb.Empty](ctx, n, "Exec", r)
+	}
 	defer func() { retErr = errgrpc.ToGRPC(retErr) }()
 	c, _, err := s.lookup(r.ID, "")
 	if err != nil {
@@ -397,6 +448,9 @@ func (s *Service) Exec(ctx context.Context, r *taskAPI.ExecProcessRequest) (_ *e
 
 // State implements the task API.
 func (s *Service) State(ctx context.Context, r *taskAPI.StateRequest) (*taskAPI.StateResponse, error) {
+	if n := s.nativeOf(r.ID); n != nil {
+		return forward[taskAPI.StateResponse](ctx, n, "State", r)
+	}
 	c, p, err := s.lookup(r.ID, r.ExecID)
 	if err != nil {
 		return nil, errgrpc.ToGRPC(err)
@@ -419,6 +473,9 @@ func (s *Service) State(ctx context.Context, r *taskAPI.StateRequest) (*taskAPI.
 
 // Wait implements the task API: block until the process exits.
 func (s *Service) Wait(ctx context.Context, r *taskAPI.WaitRequest) (*taskAPI.WaitResponse, error) {
+	if n := s.nativeOf(r.ID); n != nil {
+		return forward[taskAPI.WaitResponse](ctx, n, "Wait", r)
+	}
 	_, p, err := s.lookup(r.ID, r.ExecID)
 	if err != nil {
 		return nil, errgrpc.ToGRPC(err)
@@ -433,6 +490,9 @@ func (s *Service) Wait(ctx context.Context, r *taskAPI.WaitRequest) (*taskAPI.Wa
 // Kill implements the task API. With All, the init's signal also reaches
 // every exec of the container.
 func (s *Service) Kill(ctx context.Context, r *taskAPI.KillRequest) (*emptypb.Empty, error) {
+	if n := s.nativeOf(r.ID); n != nil {
+		return forward[emptypb.Empty](ctx, n, "Kill", r)
+	}
 	c, p, err := s.lookup(r.ID, r.ExecID)
 	if err != nil {
 		return nil, errgrpc.ToGRPC(err)
@@ -461,6 +521,9 @@ func (s *Service) execsOf(c *container) []*process {
 
 // Pids implements the task API: the instance processes of the container.
 func (s *Service) Pids(ctx context.Context, r *taskAPI.PidsRequest) (*taskAPI.PidsResponse, error) {
+	if n := s.nativeOf(r.ID); n != nil {
+		return forward[taskAPI.PidsResponse](ctx, n, "Pids", r)
+	}
 	c, p, err := s.lookup(r.ID, "")
 	if err != nil {
 		return nil, errgrpc.ToGRPC(err)
@@ -476,6 +539,9 @@ func (s *Service) Pids(ctx context.Context, r *taskAPI.PidsRequest) (*taskAPI.Pi
 
 // CloseIO implements the task API: close the guest's stdin.
 func (s *Service) CloseIO(ctx context.Context, r *taskAPI.CloseIORequest) (*emptypb.Empty, error) {
+	if n := s.nativeOf(r.ID); n != nil {
+		return forward[emptypb.Empty](ctx, n, "CloseIO", r)
+	}
 	_, p, err := s.lookup(r.ID, r.ExecID)
 	if err != nil {
 		return nil, errgrpc.ToGRPC(err)
@@ -488,6 +554,9 @@ func (s *Service) CloseIO(ctx context.Context, r *taskAPI.CloseIORequest) (*empt
 
 // Connect implements the task API.
 func (s *Service) Connect(ctx context.Context, r *taskAPI.ConnectRequest) (*taskAPI.ConnectResponse, error) {
+	if n := s.nativeOf(r.ID); n != nil {
+		return forward[taskAPI.ConnectResponse](ctx, n, "Connect", r)
+	}
 	var pid int
 	if _, p, err := s.lookup(r.ID, ""); err == nil {
 		pid = p.Pid()
@@ -514,31 +583,49 @@ func notImplemented(what string) error {
 
 // Pause implements the task API.
 func (s *Service) Pause(ctx context.Context, r *taskAPI.PauseRequest) (*emptypb.Empty, error) {
+	if n := s.nativeOf(r.ID); n != nil {
+		return forward[emptypb.Empty](ctx, n, "Pause", r)
+	}
 	return nil, notImplemented("pause")
 }
 
 // Resume implements the task API.
 func (s *Service) Resume(ctx context.Context, r *taskAPI.ResumeRequest) (*emptypb.Empty, error) {
+	if n := s.nativeOf(r.ID); n != nil {
+		return forward[emptypb.Empty](ctx, n, "Resume", r)
+	}
 	return nil, notImplemented("resume")
 }
 
 // Checkpoint implements the task API.
 func (s *Service) Checkpoint(ctx context.Context, r *taskAPI.CheckpointTaskRequest) (*emptypb.Empty, error) {
+	if n := s.nativeOf(r.ID); n != nil {
+		return forward[emptypb.Empty](ctx, n, "Checkpoint", r)
+	}
 	return nil, notImplemented("checkpoint")
 }
 
 // ResizePty implements the task API; wasm containers have no terminal.
 func (s *Service) ResizePty(ctx context.Context, r *taskAPI.ResizePtyRequest) (*emptypb.Empty, error) {
+	if n := s.nativeOf(r.ID); n != nil {
+		return forward[emptypb.Empty](ctx, n, "ResizePty", r)
+	}
 	return nil, notImplemented("a terminal")
 }
 
 // Update implements the task API.
 func (s *Service) Update(ctx context.Context, r *taskAPI.UpdateTaskRequest) (*emptypb.Empty, error) {
+	if n := s.nativeOf(r.ID); n != nil {
+		return forward[emptypb.Empty](ctx, n, "Update", r)
+	}
 	return nil, notImplemented("update")
 }
 
 // Stats implements the task API.
 func (s *Service) Stats(ctx context.Context, r *taskAPI.StatsRequest) (*taskAPI.StatsResponse, error) {
+	if n := s.nativeOf(r.ID); n != nil {
+		return forward[taskAPI.StatsResponse](ctx, n, "Stats", r)
+	}
 	return nil, notImplemented("stats")
 }
 

@@ -196,7 +196,9 @@ func writeStartReply(out io.Writer, bootstrap bool, address string) error {
 // serveGroup returns the address of the live shim server of the container's
 // group, starting one if there is none.
 func serveGroup(ctx context.Context, req startRequest, bundle string) (string, error) {
-	group := groupOf(bundle, req.id)
+	// The key differs from runc's shim's for the same group, or the shim
+	// would find itself when it starts runc's shim for a native container.
+	group := groupOf(bundle, req.id) + "@wasmedge"
 	address, err := shim.CreateSocketAddress(ctx, req.socketDir, req.grpcAddress, group, false)
 	if err != nil {
 		return "", err
@@ -249,7 +251,12 @@ func spawnServer(req startRequest, bundle string, listener *os.File) error {
 	cmd.Dir = bundle
 	// The bootstrap protocol no longer passes TTRPC_ADDRESS in the
 	// environment, but the server's event publisher needs it.
-	cmd.Env = append(os.Environ(), "TTRPC_ADDRESS="+req.ttrpcAddress, "GRPC_ADDRESS="+req.grpcAddress)
+	protocol := "legacy"
+	if req.bootstrap {
+		protocol = "bootstrap"
+	}
+	cmd.Env = append(os.Environ(), "TTRPC_ADDRESS="+req.ttrpcAddress, "GRPC_ADDRESS="+req.grpcAddress,
+		protocolEnv+"="+protocol, socketDirEnv+"="+req.socketDir)
 	cmd.ExtraFiles = []*os.File{listener}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 
