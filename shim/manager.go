@@ -78,6 +78,9 @@ func (*Manager) Stop(ctx context.Context, id string) (shim.StopStatus, error) {
 	if err := unmountRootfs(filepath.Join(bundle, "rootfs")); err != nil {
 		log.G(ctx).WithError(err).WithField("id", id).Warn("unmount rootfs during cleanup")
 	}
+	if err := removeBundleCgroup(bundle); err != nil {
+		log.G(ctx).WithError(err).WithField("id", id).Warn("remove cgroup during cleanup")
+	}
 	// A shim killed with SIGKILL leaves its socket behind. The socket may
 	// still serve other containers of the pod, so only a dead one goes.
 	if address, err := shim.ReadAddress(filepath.Join(bundle, "address")); err == nil && !shim.CanConnect(address) {

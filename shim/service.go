@@ -15,6 +15,7 @@ import (
 
 	eventstypes "github.com/containerd/containerd/api/events"
 	taskAPI "github.com/containerd/containerd/api/runtime/task/v3"
+	"github.com/containerd/containerd/api/types/task"
 	"github.com/containerd/containerd/v2/core/mount"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/containerd/v2/pkg/protobuf"
@@ -30,6 +31,7 @@ import (
 
 	"github.com/containerd-shim-wasmedge/containerd-shim-wasmedge/oci"
 	"github.com/containerd-shim-wasmedge/containerd-shim-wasmedge/sandbox"
+	"github.com/containerd-shim-wasmedge/containerd-shim-wasmedge/sandbox/cgroup"
 )
 
 // CacheDirEnv names the environment variable that overrides where compiled
@@ -57,6 +59,10 @@ type container struct {
 	// native is set for a container run by runc's shim; init and execs are
 	// then unused.
 	native *nativeTask
+	// cgroup holds every instance process of the container.
+	cgroup *cgroup.Cgroup
+	// paused is true while the cgroup is frozen.
+	paused bool
 }
 
 // Service is the task service of one shim process, which may serve several
@@ -178,12 +184,23 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (_ *
 	if err != nil {
 		return nil, err
 	}
+	if c.cgroup, err = s.createCgroup(ctx, r, spec); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if retErr != nil {
+			if err := c.cgroup.Delete(); err != nil {
+				log.WithError(err).Warn("undo cgroup")
+			}
+		}
+	}()
 	paths := stdioPaths{stdin: r.Stdin, stdout: r.Stdout, stderr: r.Stderr, terminal: r.Terminal}
 	p := newProcess(r.ID, "", paths, run)
-	if err := s.spawn(ctx, p); err != nil {
+	if err := s.spawn(ctx, c, p); err != nil {
 		return nil, err
 	}
 	c.init = p
+	go s.watchOOM(ctx, c)
 
 	// Holding the process lock orders TaskCreate before any TaskExit.
 	p.mu.Lock()
@@ -230,8 +247,8 @@ func (s *Service) createNative(ctx context.Context, c *container, r *taskAPI.Cre
 	return resp, nil
 }
 
-// spawn opens p's streams and starts its instance process.
-func (s *Service) spawn(ctx context.Context, p *process) (retErr error) {
+// spawn opens p's streams and starts its instance process in c's cgroup.
+func (s *Service) spawn(ctx context.Context, c *container, p *process) (retErr error) {
 	pio, err := openIO(ctx, p.name(), p.paths)
 	if err != nil {
 		return err
@@ -252,7 +269,7 @@ func (s *Service) spawn(ctx context.Context, p *process) (retErr error) {
 			p.mu.Lock()
 			p.pid = pid
 			p.mu.Unlock()
-			return nil
+			return c.cgroup.AddProc(pid)
 		},
 	})
 	pio.releaseChild()
@@ -387,6 +404,9 @@ func (s *Service) Delete(ctx context.Context, r *taskAPI.DeleteRequest) (_ *task
 			logger(ctx, r.ID).WithError(err).Warn("unmount rootfs")
 		}
 	}
+	if err := c.cgroup.Delete(); err != nil {
+		logger(ctx, r.ID).WithError(err).Warn("remove cgroup")
+	}
 	_, pid, status, at := p.snapshot()
 	s.send(&eventstypes.TaskDelete{
 		ContainerID: r.ID,
@@ -434,7 +454,7 @@ func (s *Service) Exec(ctx context.Context, r *taskAPI.ExecProcessRequest) (_ *e
 	c.execs[r.ExecID] = p
 	s.mu.Unlock()
 
-	if err := s.spawn(ctx, p); err != nil {
+	if err := s.spawn(ctx, c, p); err != nil {
 		s.mu.Lock()
 		delete(c.execs, r.ExecID)
 		s.mu.Unlock()
@@ -456,12 +476,19 @@ func (s *Service) State(ctx context.Context, r *taskAPI.StateRequest) (*taskAPI.
 		return nil, errgrpc.ToGRPC(err)
 	}
 	state, pid, status, at := p.snapshot()
+	s.mu.Lock()
+	paused := c.paused
+	s.mu.Unlock()
+	st := state.status()
+	if paused && state == stateRunning {
+		st = task.Status_PAUSED
+	}
 	return &taskAPI.StateResponse{
 		ID:         r.ID,
 		ExecID:     r.ExecID,
 		Bundle:     c.bundle,
 		Pid:        uint32(pid),
-		Status:     state.status(),
+		Status:     st,
 		Stdin:      p.paths.stdin,
 		Stdout:     p.paths.stdout,
 		Stderr:     p.paths.stderr,
@@ -505,6 +532,19 @@ func (s *Service) Kill(ctx context.Context, r *taskAPI.KillRequest) (*emptypb.Em
 	}
 	if err := p.kill(sig); err != nil {
 		return nil, errgrpc.ToGRPC(err)
+	}
+	// A frozen process cannot die; thaw it once SIGKILL is pending, as runc
+	// does.
+	if sig == syscall.SIGKILL && r.ExecID == "" {
+		s.mu.Lock()
+		paused := c.paused
+		c.paused = false
+		s.mu.Unlock()
+		if paused {
+			if err := c.cgroup.Thaw(); err != nil {
+				return nil, errgrpc.ToGRPC(err)
+			}
+		}
 	}
 	return &emptypb.Empty{}, nil
 }
@@ -581,22 +621,6 @@ func notImplemented(what string) error {
 	return errgrpc.ToGRPC(fmt.Errorf("%s is not supported for wasm containers yet: %w", what, errdefs.ErrNotImplemented))
 }
 
-// Pause implements the task API.
-func (s *Service) Pause(ctx context.Context, r *taskAPI.PauseRequest) (*emptypb.Empty, error) {
-	if n := s.nativeOf(r.ID); n != nil {
-		return forward[emptypb.Empty](ctx, n, "Pause", r)
-	}
-	return nil, notImplemented("pause")
-}
-
-// Resume implements the task API.
-func (s *Service) Resume(ctx context.Context, r *taskAPI.ResumeRequest) (*emptypb.Empty, error) {
-	if n := s.nativeOf(r.ID); n != nil {
-		return forward[emptypb.Empty](ctx, n, "Resume", r)
-	}
-	return nil, notImplemented("resume")
-}
-
 // Checkpoint implements the task API.
 func (s *Service) Checkpoint(ctx context.Context, r *taskAPI.CheckpointTaskRequest) (*emptypb.Empty, error) {
 	if n := s.nativeOf(r.ID); n != nil {
@@ -611,22 +635,6 @@ func (s *Service) ResizePty(ctx context.Context, r *taskAPI.ResizePtyRequest) (*
 		return forward[emptypb.Empty](ctx, n, "ResizePty", r)
 	}
 	return nil, notImplemented("a terminal")
-}
-
-// Update implements the task API.
-func (s *Service) Update(ctx context.Context, r *taskAPI.UpdateTaskRequest) (*emptypb.Empty, error) {
-	if n := s.nativeOf(r.ID); n != nil {
-		return forward[emptypb.Empty](ctx, n, "Update", r)
-	}
-	return nil, notImplemented("update")
-}
-
-// Stats implements the task API.
-func (s *Service) Stats(ctx context.Context, r *taskAPI.StatsRequest) (*taskAPI.StatsResponse, error) {
-	if n := s.nativeOf(r.ID); n != nil {
-		return forward[taskAPI.StatsResponse](ctx, n, "Stats", r)
-	}
-	return nil, notImplemented("stats")
 }
 
 // handleExits matches every child the reaper collects to its process.
