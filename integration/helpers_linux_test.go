@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/containers"
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/containerd/v2/pkg/oci"
 	"github.com/containerd/platforms"
@@ -235,3 +236,9 @@ var idCounter atomic.Int64
 func uniqueID(prefix string) string {
 	return fmt.Sprintf("%s-%d-%d", prefix, os.Getpid(), idCounter.Add(1))
 }
+
+// containersContainer is the container record spec options receive.
+type containersContainer = containers.Container
+
+// cioNull discards a process's streams.
+func cioNull() cio.Creator { return cio.NullIO }

@@ -1,0 +1,295 @@
+//go:build linux
+
+package integration
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	cgroupstats "github.com/containerd/cgroups/v3/cgroup1/stats"
+	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/pkg/oci"
+	"github.com/containerd/typeurl/v2"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/containerd-shim-wasmedge/containerd-shim-wasmedge/integration/harness"
+)
+
+// TestIsolation checks that a wasm container is a real container for the
+// kernel and for containerd: its own cgroup with the spec's limits, stats,
+// pause/resume, live updates, kill --all, and nothing left after delete.
+func TestIsolation(t *testing.T) {
+	for _, version := range versions {
+		t.Run("containerd-"+version, func(t *testing.T) {
+			d := harness.StartDaemon(t, version)
+			importTestImage(t, d)
+			c := d.Client(t)
+			for _, tc := range isolationTests {
+				t.Run(tc.name, func(t *testing.T) {
+					tc.run(t, d, c)
+					d.AssertClean(t)
+				})
+			}
+		})
+	}
+}
+
+var isolationTests = []struct {
+	name string
+	run  func(*testing.T, *harness.Daemon, *client.Client)
+}{
+	{"cgroup-limits", testCgroupLimits},
+	{"stats-and-pids", testStatsAndPids},
+	{"pause-resume", testPauseResume},
+	{"update", testUpdate},
+	{"kill-all", testKillAll},
+}
+
+// v1 is where this machine's cgroup v1 hierarchies are mounted.
+const v1 = "/sys/fs/cgroup"
+
+// cgroupOf returns pid's cgroup path in the v1 hierarchy named controller.
+func cgroupOf(t *testing.T, pid uint32, controller string) string {
+	t.Helper()
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) == 3 && strings.Contains(","+parts[1]+",", ","+controller+",") {
+			return parts[2]
+		}
+	}
+	t.Fatalf("pid %d has no %s cgroup:\n%s", pid, controller, data)
+	return ""
+}
+
+func readCgroupFile(t *testing.T, controller, path, file string) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(v1, controller, path, file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(data))
+}
+
+func withResources(res *specs.LinuxResources) oci.SpecOpts {
+	return func(_ context.Context, _ oci.Client, _ *containersContainer, s *specs.Spec) error {
+		if s.Linux == nil {
+			s.Linux = &specs.Linux{}
+		}
+		s.Linux.Resources = res
+		return nil
+	}
+}
+
+func testCgroupLimits(t *testing.T, d *harness.Daemon, c *client.Client) {
+	limit := int64(64 << 20)
+	quota, period := int64(50000), uint64(100000)
+	shares := uint64(512)
+	pidsLimit := int64(32)
+	tk := startTask(t, d, c, uniqueID("limits"), wasmImage(t, d, c), nil,
+		oci.WithProcessArgs("/wasitool.wasm", "sleep", "600"),
+		withResources(&specs.LinuxResources{
+			Memory: &specs.LinuxMemory{Limit: &limit},
+			CPU:    &specs.LinuxCPU{Quota: &quota, Period: &period, Shares: &shares},
+			Pids:   &specs.LinuxPids{Limit: &pidsLimit},
+		}))
+	pid := tk.task.Pid()
+	mem := cgroupOf(t, pid, "memory")
+	cpu := cgroupOf(t, pid, "cpu")
+	if want := "/" + d.Namespace + "/" + tk.container.ID(); mem != want {
+		t.Errorf("memory cgroup %s, want ctr's default %s", mem, want)
+	}
+	for _, check := range []struct{ controller, path, file, want string }{
+		{"memory", mem, "memory.limit_in_bytes", strconv.FormatInt(limit, 10)},
+		{"cpu", cpu, "cpu.cfs_quota_us", "50000"},
+		{"cpu", cpu, "cpu.cfs_period_us", "100000"},
+		{"cpu", cpu, "cpu.shares", "512"},
+		{"pids", cgroupOf(t, pid, "pids"), "pids.max", "32"},
+	} {
+		if got := readCgroupFile(t, check.controller, check.path, check.file); got != check.want {
+			t.Errorf("%s: %s, want %s", check.file, got, check.want)
+		}
+	}
+	if err := tk.task.Kill(tk.ctx, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	tk.wait(10 * time.Second)
+	tk.finish()
+	for _, controller := range []string{"memory", "cpu", "pids", "freezer"} {
+		if _, err := os.Stat(filepath.Join(v1, controller, mem)); err == nil {
+			t.Errorf("%s cgroup %s left after delete", controller, mem)
+		}
+	}
+}
+
+func testStatsAndPids(t *testing.T, d *harness.Daemon, c *client.Client) {
+	tk := startTask(t, d, c, uniqueID("stats"), wasmImage(t, d, c), nil, oci.WithProcessArgs("/wasitool.wasm", "sleep", "600"))
+	metrics, err := tk.task.Metrics(tk.ctx)
+	if err != nil {
+		t.Fatalf("metrics: %v", err)
+	}
+	v, err := typeurl.UnmarshalAny(metrics.Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, ok := v.(*cgroupstats.Metrics)
+	if !ok {
+		t.Fatalf("metrics of type %T", v)
+	}
+	if m.GetMemory().GetUsage().GetUsage() == 0 {
+		t.Errorf("memory usage 0 for a running task: %+v", m.GetMemory())
+	}
+	if m.GetPids().GetCurrent() == 0 {
+		t.Errorf("no pids in the metrics")
+	}
+	pids, err := tk.task.Pids(tk.ctx)
+	if err != nil || len(pids) != 1 || pids[0].Pid != tk.task.Pid() {
+		t.Errorf("pids %+v (%v), want the instance %d", pids, err, tk.task.Pid())
+	}
+	// ctr sees the same.
+	res := ctr(t, d, "task", "metrics", tk.container.ID())
+	if res.status != 0 || !strings.Contains(res.stdout, "memory.usage_in_bytes") {
+		t.Errorf("ctr task metrics: %d %s %s", res.status, res.stdout, res.stderr)
+	}
+	t.Logf("ctr task metrics:\n%s", res.stdout)
+	res = ctr(t, d, "task", "ps", tk.container.ID())
+	if res.status != 0 || !strings.Contains(res.stdout, strconv.Itoa(int(tk.task.Pid()))) {
+		t.Errorf("ctr task ps: %d %s %s", res.status, res.stdout, res.stderr)
+	}
+	t.Logf("ctr task ps:\n%s", res.stdout)
+	if err := tk.task.Kill(tk.ctx, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	tk.wait(10 * time.Second)
+	tk.finish()
+}
+
+// cpuTicks is the user+system CPU time of pid, in clock ticks.
+func cpuTicks(t *testing.T, pid uint32) int {
+	t.Helper()
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fields := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+2:]))
+	utime, _ := strconv.Atoi(fields[11])
+	stime, _ := strconv.Atoi(fields[12])
+	return utime + stime
+}
+
+func testPauseResume(t *testing.T, d *harness.Daemon, c *client.Client) {
+	tk := startTask(t, d, c, uniqueID("pause"), wasmImage(t, d, c), nil, oci.WithProcessArgs("/wasitool.wasm", "spin"))
+	pid := tk.task.Pid()
+	time.Sleep(200 * time.Millisecond)
+	if err := tk.task.Pause(tk.ctx); err != nil {
+		t.Fatalf("pause: %v", err)
+	}
+	if st, _ := tk.task.Status(tk.ctx); st.Status != client.Paused {
+		t.Errorf("status after pause: %s", st.Status)
+	}
+	before := cpuTicks(t, pid)
+	time.Sleep(500 * time.Millisecond)
+	if after := cpuTicks(t, pid); after-before > 2 {
+		t.Errorf("paused guest used %d ticks of CPU", after-before)
+	}
+	if err := tk.task.Resume(tk.ctx); err != nil {
+		t.Fatalf("resume: %v", err)
+	}
+	if st, _ := tk.task.Status(tk.ctx); st.Status != client.Running {
+		t.Errorf("status after resume: %s", st.Status)
+	}
+	before = cpuTicks(t, pid)
+	time.Sleep(500 * time.Millisecond)
+	if after := cpuTicks(t, pid); after-before < 10 {
+		t.Errorf("resumed guest used only %d ticks of CPU", after-before)
+	}
+	// SIGKILL reaches a paused guest too.
+	if err := tk.task.Pause(tk.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := tk.task.Kill(tk.ctx, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if status := tk.wait(5 * time.Second); status != 137 {
+		t.Errorf("killed paused guest: status %d", status)
+	}
+	tk.finish()
+}
+
+func testUpdate(t *testing.T, d *harness.Daemon, c *client.Client) {
+	limit := int64(256 << 20)
+	tk := startTask(t, d, c, uniqueID("update"), wasmImage(t, d, c), nil,
+		oci.WithProcessArgs("/wasitool.wasm", "sleep", "600"),
+		withResources(&specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: &limit}}))
+	mem := cgroupOf(t, tk.task.Pid(), "memory")
+	newLimit := int64(128 << 20)
+	quota := int64(20000)
+	if err := tk.task.Update(tk.ctx, client.WithResources(&specs.LinuxResources{
+		Memory: &specs.LinuxMemory{Limit: &newLimit},
+		CPU:    &specs.LinuxCPU{Quota: &quota},
+	})); err != nil {
+		t.Fatalf("update: %v", err)
+	}
+	if got := readCgroupFile(t, "memory", mem, "memory.limit_in_bytes"); got != strconv.FormatInt(newLimit, 10) {
+		t.Errorf("memory limit after update %s", got)
+	}
+	if got := readCgroupFile(t, "cpu", cgroupOf(t, tk.task.Pid(), "cpu"), "cpu.cfs_quota_us"); got != "20000" {
+		t.Errorf("cpu quota after update %s", got)
+	}
+	if err := tk.task.Kill(tk.ctx, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	tk.wait(10 * time.Second)
+	tk.finish()
+}
+
+// testKillAll signals the container's init and its execs at once.
+func testKillAll(t *testing.T, d *harness.Daemon, c *client.Client) {
+	tk := startTask(t, d, c, uniqueID("killall"), wasmImage(t, d, c), nil, oci.WithProcessArgs("/wasitool.wasm", "sleep", "600"))
+	spec, err := tk.container.Spec(tk.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pspec := *spec.Process
+	pspec.Args = []string{"/wasitool.wasm", "spin"}
+	exec, err := tk.task.Exec(tk.ctx, "spinner", &pspec, cioNull())
+	if err != nil {
+		t.Fatal(err)
+	}
+	execExit, err := exec.Wait(tk.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := exec.Start(tk.ctx); err != nil {
+		t.Fatal(err)
+	}
+	res := ctr(t, d, "task", "kill", "--all", "-s", "SIGKILL", tk.container.ID())
+	if res.status != 0 {
+		t.Fatalf("ctr task kill --all: %s", res.stderr)
+	}
+	select {
+	case st := <-execExit:
+		if st.ExitCode() != 137 {
+			t.Errorf("exec exit %d", st.ExitCode())
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("exec survived kill --all")
+	}
+	if status := tk.wait(5 * time.Second); status != 137 {
+		t.Errorf("init exit %d", status)
+	}
+	if _, err := exec.Delete(tk.ctx); err != nil {
+		t.Fatal(err)
+	}
+	tk.finish()
+}
