@@ -33,6 +33,13 @@ type instanceConfig struct {
 	Run *oci.RunConfig `json:"run"`
 	// CacheDir is wazero's compilation cache directory; empty means none.
 	CacheDir string `json:"cacheDir,omitempty"`
+	// ShimMountNamespace names the shim's mount namespace (the text of its
+	// /proc/self/ns/mnt link): the instance refuses to mount anything
+	// there.
+	ShimMountNamespace string `json:"shimMountNamespace"`
+	// MountsReady says the instance joined the mount namespace of the
+	// container's running instance, whose mounts it shares.
+	MountsReady bool `json:"mountsReady,omitempty"`
 }
 
 // statusReport is the instance's answer to its configuration: ready when

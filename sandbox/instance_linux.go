@@ -9,7 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"runtime/debug"
+
+	"golang.org/x/sys/unix"
 )
 
 // freeMemoryAbove is the module size from which the instance returns the
@@ -22,19 +25,38 @@ const freeMemoryAbove = 256 << 10
 // failure instead of ready (the shim kills it anyway).
 const notReadyExitStatus = 1
 
+func init() {
+	if len(os.Args) < 2 || os.Args[1] != InstanceCommand {
+		return
+	}
+	// The guest runs on the main goroutine; locked to the main thread
+	// from the start, it makes every system call there, on the thread
+	// whose credentials applyProcessSettings sets when Go cannot set them
+	// on all (cgo) and whose values /proc/PID/status shows.
+	runtime.LockOSThread()
+	// Spawn cannot have the signal set for an instance in another pid
+	// namespace (see instanceCommand); the kernel keeps it on the main
+	// thread, the one its parent knows.
+	_ = unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0, 0)
+}
+
 // RunInstance is the whole life of an instance process; main calls it when
 // os.Args[1] is InstanceCommand. It reads its configuration from the shim,
 // mounts the container's volumes in its own mount namespace, compiles the
 // module, reports ready, waits for Start, runs the guest and exits with the
 // guest's status: the proc_exit code, 0 on return, TrapExitStatus on a trap.
-// It installs no signal handler of its own, so SIGTERM and SIGKILL end it
-// with their default action and the shim sees 128+signal. It never returns.
+// A signal ends it with the signal's default action, so the shim sees
+// 128+signal (as pid 1 of a new pid namespace, where the kernel ignores
+// default actions, it exits with 128+signal itself). It never returns.
 func RunInstance() {
 	os.Exit(runInstance())
 }
 
 // runInstance returns the instance's exit status.
 func runInstance() int {
+	if os.Getpid() == 1 {
+		exitOnTerminationSignals()
+	}
 	control := os.NewFile(controlFD, "control")
 	status := os.NewFile(statusFD, "status")
 	commands := bufio.NewReader(control)
@@ -62,9 +84,13 @@ func runInstance() int {
 	return g.run(ctx)
 }
 
-// prepareInstance reads the configuration, sets up the mounts and readies the
-// guest.
+// prepareInstance reads the configuration, sets up the mounts and the
+// kernel parameters, readies the guest, and only then, all the work that
+// needs root done, takes on the guest's credentials and limits.
 func prepareInstance(ctx context.Context, commands *bufio.Reader) (*guest, error) {
+	if err := nsenterFailure(); err != nil {
+		return nil, err
+	}
 	line, err := commands.ReadBytes('\n')
 	if err != nil {
 		return nil, fmt.Errorf("read configuration: %w", err)
@@ -73,13 +99,29 @@ func prepareInstance(ctx context.Context, commands *bufio.Reader) (*guest, error
 	if err := json.Unmarshal(line, &config); err != nil {
 		return nil, fmt.Errorf("decode configuration: %w", err)
 	}
-	if config.Run == nil {
+	rc := config.Run
+	if rc == nil {
 		return nil, errors.New("configuration without a run configuration")
 	}
-	if err := setUpMounts(config.Run); err != nil {
+	if config.MountsReady {
+		err = checkOwnMountNamespace(config.ShimMountNamespace)
+	} else {
+		err = setUpMounts(rc, config.ShimMountNamespace)
+	}
+	if err != nil {
 		return nil, err
 	}
-	return newGuest(ctx, config.Run, config.CacheDir)
+	if err := setKernelParams(rc); err != nil {
+		return nil, err
+	}
+	g, err := newGuest(ctx, rc, config.CacheDir)
+	if err != nil {
+		return nil, err
+	}
+	if err := applyProcessSettings(rc); err != nil {
+		return nil, err
+	}
+	return g, nil
 }
 
 // sendStatus writes the status report and closes the pipe, which is the

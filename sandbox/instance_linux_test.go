@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/containerd/errdefs"
+
+	"github.com/containerd-shim-wasmedge/containerd-shim-wasmedge/oci"
 )
 
 func TestGuestExitStatusAndOutput(t *testing.T) {
@@ -157,7 +159,7 @@ func TestSpawnImportNotProvided(t *testing.T) {
 
 func TestSetupErrorAbortsSpawn(t *testing.T) {
 	var pid int
-	opts := Options{Exe: os.Args[0], Setup: func(p int) error {
+	opts := Options{Exe: instanceExe(), Setup: func(p int) error {
 		pid = p
 		return errors.New("no cgroup for you")
 	}}
@@ -243,15 +245,29 @@ func TestSignalStopsSpinningGuest(t *testing.T) {
 	tests := []struct {
 		sig  syscall.Signal
 		want int
+		// pidNamespace makes the instance pid 1 of its own pid namespace,
+		// where the kernel applies no default action.
+		pidNamespace bool
 	}{
-		{syscall.SIGKILL, 137},
-		{syscall.SIGTERM, 143},
+		{sig: syscall.SIGKILL, want: 137},
+		{sig: syscall.SIGTERM, want: 143},
+		{sig: syscall.SIGKILL, want: 137, pidNamespace: true},
+		{sig: syscall.SIGTERM, want: 143, pidNamespace: true},
+		{sig: syscall.SIGINT, want: 130, pidNamespace: true},
 	}
 	for _, tt := range tests {
-		t.Run(tt.sig.String(), func(t *testing.T) {
+		name := tt.sig.String()
+		if tt.pidNamespace {
+			name += " as pid 1"
+		}
+		t.Run(name, func(t *testing.T) {
 			var pid int
 			gio := newGuestIO(t, "")
-			inst, err := Spawn(context.Background(), runConfig(t, "spin"), gio.stdio, testOptions(&pid))
+			rc := runConfig(t, "spin")
+			if tt.pidNamespace {
+				rc.Namespaces = []oci.Namespace{{Type: oci.NamespacePID}}
+			}
+			inst, err := Spawn(context.Background(), rc, gio.stdio, testOptions(&pid))
 			if err != nil {
 				t.Fatal(err)
 			}

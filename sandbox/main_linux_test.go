@@ -95,11 +95,21 @@ func runConfig(t testing.TB, module string, args ...string) *oci.RunConfig {
 	}
 }
 
+// instanceExe is the instance binary the tests spawn: the test binary
+// itself (see TestMain), or the one SANDBOX_INSTANCE_EXE names, e.g. the
+// shim built by `make build`, to test the binary that ships.
+func instanceExe() string {
+	if exe := os.Getenv("SANDBOX_INSTANCE_EXE"); exe != "" {
+		return exe
+	}
+	return os.Args[0]
+}
+
 // testOptions re-executes the test binary as the instance process and
 // records the child's pid, so a test can reap it even when Spawn fails.
 func testOptions(pid *int) Options {
 	return Options{
-		Exe: os.Args[0],
+		Exe: instanceExe(),
 		Setup: func(p int) error {
 			*pid = p
 			return nil

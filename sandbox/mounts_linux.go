@@ -27,11 +27,11 @@ import (
 // recursive bind of the rootfs onto itself takes the mounts along, and only
 // its top is remounted read-only, so mount points could still be created and
 // the mounts keep their own flags.
-func setUpMounts(rc *oci.RunConfig) error {
+func setUpMounts(rc *oci.RunConfig, shimMounts string) error {
 	if !needsMountNamespace(rc) {
 		return nil
 	}
-	if err := checkOwnMountNamespace(); err != nil {
+	if err := checkOwnMountNamespace(shimMounts); err != nil {
 		return err
 	}
 	// The namespace starts as a copy of the shim's, sharing propagation with
@@ -63,26 +63,24 @@ func setUpMounts(rc *oci.RunConfig) error {
 	return nil
 }
 
-// needsMountNamespace says whether the instance mounts anything; without
-// mounts it can share the shim's mount namespace and spare the kernel the
-// copy of the mount table.
+// needsMountNamespace says whether the instance mounts anything, and so
+// needs a mount namespace of its own even if the spec asks for none.
 func needsMountNamespace(rc *oci.RunConfig) bool {
 	return len(rc.Mounts) > 0 || rc.RootReadonly
 }
 
-// checkOwnMountNamespace refuses to mount anything unless the instance has a
-// mount namespace of its own (Spawn asks for one when there are mounts), so
-// that a mistake there can never put the container's mounts on the host.
-func checkOwnMountNamespace() error {
-	var mine, parent unix.Stat_t
-	if err := unix.Stat("/proc/self/ns/mnt", &mine); err != nil {
+// checkOwnMountNamespace refuses to go on unless the instance has a mount
+// namespace other than the shim's (Spawn asks for one when there are
+// mounts), so that a mistake there can never put the container's mounts on
+// the host, nor leave an exec without the container's mounts. shim is the
+// text of the shim's /proc/self/ns/mnt link.
+func checkOwnMountNamespace(shim string) error {
+	mine, err := os.Readlink("/proc/self/ns/mnt")
+	if err != nil {
 		return fmt.Errorf("own mount namespace: %w", err)
 	}
-	if err := unix.Stat("/proc/"+strconv.Itoa(os.Getppid())+"/ns/mnt", &parent); err != nil {
-		return fmt.Errorf("parent's mount namespace: %w", err)
-	}
-	if mine.Ino == parent.Ino && mine.Dev == parent.Dev {
-		return errors.New("the instance shares its parent's mount namespace: refusing to mount")
+	if shim == "" || mine == shim {
+		return errors.New("the instance shares the shim's mount namespace: refusing to mount")
 	}
 	return nil
 }

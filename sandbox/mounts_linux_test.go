@@ -388,8 +388,21 @@ func TestMountOptions(t *testing.T) {
 }
 
 func TestMountNamespaceIsChecked(t *testing.T) {
-	// The test process shares its parent's mount namespace: no mounting.
-	if err := checkOwnMountNamespace(); err == nil {
-		t.Error("check passed in the parent's mount namespace")
+	own, err := os.Readlink("/proc/self/ns/mnt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		shim string
+		ok   bool
+	}{
+		{shim: own},
+		{shim: ""},
+		{shim: "mnt:[1]", ok: true},
+	}
+	for _, tt := range tests {
+		if err := checkOwnMountNamespace(tt.shim); (err == nil) != tt.ok {
+			t.Errorf("shim namespace %q: check error %v, want passing %v", tt.shim, err, tt.ok)
+		}
 	}
 }

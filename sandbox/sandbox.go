@@ -7,6 +7,13 @@
 // status. Because the guest lives in its own process, a signal stops it even
 // in a busy loop, with no cost to the guest's speed.
 //
+// The instance process is a container for the kernel as runc would make a
+// native one: it is in the spec's namespaces (created or joined), has the
+// spec's hostname and namespaced sysctls, and runs the guest with the spec's
+// user, groups, capabilities, no_new_privs, rlimits, umask and OOM score.
+// Joining namespaces other than pid needs the binary built with cgo (see
+// nsenter_linux.c); without it Spawn refuses them.
+//
 // The instance side (RunInstance) uses only the standard library, x/sys,
 // wazero, oci and guestfs, so that it could become a small binary of its own.
 package sandbox
@@ -42,4 +49,12 @@ type Options struct {
 	// Env is extra environment for the instance process itself (not the
 	// guest), e.g. GOGC. It is added to the shim's own environment.
 	Env []string
+	// JoinNamespacesOf is the container's running instance when spawning
+	// an exec: the new instance joins its namespaces, of every type the
+	// RunConfig lists and its mount namespace (where the container's
+	// mounts are) instead of creating or joining what the RunConfig says,
+	// as runc exec does. Going through the Instance rather than a pid makes
+	// sure the namespaces are that process's, not a later one's with the
+	// same pid: Spawn fails if it has exited or was closed.
+	JoinNamespacesOf *Instance
 }

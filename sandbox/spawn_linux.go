@@ -10,6 +10,8 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"slices"
+	"strings"
 	"sync"
 	"syscall"
 
@@ -38,6 +40,11 @@ type Instance struct {
 // errdefs.ErrNotFound when the instance said which; no process is left
 // running: it is killed, and the caller's reaper collects it.
 //
+// The namespaces to join are opened before the child starts: a missing one
+// fails with errdefs.ErrNotFound, a file that is no namespace of its type
+// with errdefs.ErrInvalidArgument, one the binary cannot join (built
+// without cgo) with errdefs.ErrNotImplemented.
+//
 // The child dies with SIGKILL when the thread that spawned it exits; Go keeps
 // its threads alive unless a goroutine exits while locked to one, so do not
 // call Spawn from a goroutine that uses runtime.LockOSThread.
@@ -45,7 +52,21 @@ func Spawn(ctx context.Context, rc *oci.RunConfig, stdio Stdio, opts Options) (*
 	if rc == nil {
 		return nil, fmt.Errorf("spawn instance: no run configuration: %w", errdefs.ErrInvalidArgument)
 	}
-	config, err := json.Marshal(instanceConfig{Run: rc, CacheDir: opts.CacheDir})
+	shimMounts, err := os.Readlink("/proc/self/ns/mnt")
+	if err != nil {
+		return nil, fmt.Errorf("spawn instance %q: shim's mount namespace: %w", rc.ID, err)
+	}
+	plan, err := planNamespaces(rc, opts)
+	if err != nil {
+		return nil, fmt.Errorf("spawn instance %q: %w", rc.ID, err)
+	}
+	defer plan.close()
+	config, err := json.Marshal(instanceConfig{
+		Run:                rc,
+		CacheDir:           opts.CacheDir,
+		ShimMountNamespace: shimMounts,
+		MountsReady:        plan.mountsReady,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("spawn instance %q: encode configuration: %w", rc.ID, err)
 	}
@@ -60,14 +81,16 @@ func Spawn(ctx context.Context, rc *oci.RunConfig, stdio Stdio, opts Options) (*
 		return nil, fmt.Errorf("spawn instance %q: status pipe: %w", rc.ID, err)
 	}
 
-	cmd := instanceCommand(rc, stdio, opts)
-	// The order of ExtraFiles makes them descriptors controlFD and statusFD.
-	cmd.ExtraFiles = []*os.File{controlRead, statusWrite}
-	startErr := cmd.Start()
+	cmd := instanceCommand(rc, stdio, opts, plan)
+	// The order of ExtraFiles makes them descriptors controlFD, statusFD,
+	// then the plan's, from firstNamespaceFD on.
+	cmd.ExtraFiles = append([]*os.File{controlRead, statusWrite}, plan.extraFiles()...)
+	startErr := plan.start(cmd)
 	// The child has its own copies; the shim must not keep the status pipe's
 	// write end, or it would never see end of file if the child dies.
 	controlRead.Close()
 	statusWrite.Close()
+	plan.closeChildEnds()
 	if startErr != nil {
 		controlWrite.Close()
 		statusRead.Close()
@@ -87,6 +110,7 @@ func Spawn(ctx context.Context, rc *oci.RunConfig, stdio Stdio, opts Options) (*
 			return abort(fmt.Errorf("spawn instance %q: set up process %d: %w", rc.ID, pid, err))
 		}
 	}
+	plan.placed()
 	if err := ctx.Err(); err != nil {
 		return abort(fmt.Errorf("spawn instance %q: %w", rc.ID, err))
 	}
@@ -106,25 +130,36 @@ func Spawn(ctx context.Context, rc *oci.RunConfig, stdio Stdio, opts Options) (*
 
 // instanceCommand builds the command that re-executes the shim binary as an
 // instance process.
-func instanceCommand(rc *oci.RunConfig, stdio Stdio, opts Options) *exec.Cmd {
+func instanceCommand(rc *oci.RunConfig, stdio Stdio, opts Options, plan *namespacePlan) *exec.Cmd {
 	exe, argv0 := opts.Exe, opts.Exe
 	if exe == "" {
 		exe, argv0 = "/proc/self/exe", os.Args[0]
+	}
+	// A plan only ever comes from Spawn, never from the shim's environment.
+	env := slices.DeleteFunc(append(os.Environ(), opts.Env...), func(kv string) bool {
+		return strings.HasPrefix(kv, nsenterPlanVar+"=")
+	})
+	if step := plan.env(); step != "" {
+		env = append(env, step)
 	}
 	cmd := &exec.Cmd{
 		Path: exe,
 		// The container id is there only for people reading ps.
 		Args: []string{argv0, InstanceCommand, rc.ID},
-		Env:  append(os.Environ(), opts.Env...),
+		Env:  env,
 		SysProcAttr: &syscall.SysProcAttr{
 			// The instance must not outlive the shim, which alone can report
 			// its exit.
-			Pdeathsig: syscall.SIGKILL,
+			Pdeathsig:  syscall.SIGKILL,
+			Cloneflags: plan.cloneflags,
 		},
 	}
-	if needsMountNamespace(rc) {
-		// Its mounts must vanish with it and never show on the host.
-		cmd.SysProcAttr.Cloneflags = syscall.CLONE_NEWNS
+	if plan.otherPidNamespace() {
+		// Go's child would compare getppid(2), 0 there, with the shim's
+		// pid, take the shim for dead and kill itself. The instance sets
+		// the signal itself (see init); should the shim die before, the
+		// instance reads end of file on the control pipe and exits.
+		cmd.SysProcAttr.Pdeathsig = 0
 	}
 	// A nil *os.File stored in an io.Reader or io.Writer would not compare
 	// equal to nil, so only set the streams that exist; exec gives the
@@ -199,6 +234,20 @@ func categoryOf(kind failureKind) error {
 // Pid returns the instance process's pid.
 func (i *Instance) Pid() int {
 	return i.process.Pid
+}
+
+// pidForJoin returns the instance process's pid if the process still runs,
+// checked through its pidfd, so that the pid cannot be another process's.
+func (i *Instance) pidForJoin() (int, error) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.closed {
+		return 0, fmt.Errorf("join the namespaces of instance process %d: instance closed: %w", i.process.Pid, errdefs.ErrFailedPrecondition)
+	}
+	if err := i.process.Signal(syscall.Signal(0)); err != nil {
+		return 0, fmt.Errorf("join the namespaces of instance process %d: it has exited: %w: %w", i.process.Pid, errdefs.ErrFailedPrecondition, err)
+	}
+	return i.process.Pid, nil
 }
 
 // Start lets the guest run. Calling it twice is an error.

@@ -196,7 +196,7 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (_ *
 	}()
 	paths := stdioPaths{stdin: r.Stdin, stdout: r.Stdout, stderr: r.Stderr, terminal: r.Terminal}
 	p := newProcess(r.ID, "", paths, run)
-	if err := s.spawn(ctx, c, p); err != nil {
+	if err := s.spawn(ctx, c, p, nil); err != nil {
 		return nil, err
 	}
 	c.init = p
@@ -247,8 +247,9 @@ func (s *Service) createNative(ctx context.Context, c *container, r *taskAPI.Cre
 	return resp, nil
 }
 
-// spawn opens p's streams and starts its instance process in c's cgroup.
-func (s *Service) spawn(ctx context.Context, c *container, p *process) (retErr error) {
+// spawn opens p's streams and starts its instance process in c's cgroup; an
+// exec joins the namespaces (and so the mounts) of the container's instance.
+func (s *Service) spawn(ctx context.Context, c *container, p *process, joinOf *sandbox.Instance) (retErr error) {
 	pio, err := openIO(ctx, p.name(), p.paths)
 	if err != nil {
 		return err
@@ -259,7 +260,8 @@ func (s *Service) spawn(ctx context.Context, c *container, p *process) (retErr e
 		}
 	}()
 	inst, err := sandbox.Spawn(ctx, p.run, pio.child, sandbox.Options{
-		CacheDir: s.cacheDir,
+		CacheDir:         s.cacheDir,
+		JoinNamespacesOf: joinOf,
 		Setup: func(pid int) error {
 			// Registered before the instance does any work, so that no
 			// exit can go unmatched.
@@ -454,7 +456,7 @@ func (s *Service) Exec(ctx context.Context, r *taskAPI.ExecProcessRequest) (_ *e
 	c.execs[r.ExecID] = p
 	s.mu.Unlock()
 
-	if err := s.spawn(ctx, c, p); err != nil {
+	if err := s.spawn(ctx, c, p, c.init.instance); err != nil {
 		s.mu.Lock()
 		delete(c.execs, r.ExecID)
 		s.mu.Unlock()
