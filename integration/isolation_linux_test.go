@@ -50,6 +50,9 @@ var isolationTests = []struct {
 	{"pause-resume", testPauseResume},
 	{"update", testUpdate},
 	{"kill-all", testKillAll},
+	{"memory-limit", testMemoryLimit},
+	{"credentials", testCredentials},
+	{"oom-kill", testOOMKill},
 }
 
 // v1 is where this machine's cgroup v1 hierarchies are mounted.
@@ -287,6 +290,140 @@ func testKillAll(t *testing.T, d *harness.Daemon, c *client.Client) {
 	}
 	if status := tk.wait(5 * time.Second); status != 137 {
 		t.Errorf("init exit %d", status)
+	}
+	if _, err := exec.Delete(tk.ctx); err != nil {
+		t.Fatal(err)
+	}
+	tk.finish()
+}
+
+// testMemoryLimit runs a guest that allocates 512 MiB under a 64 MiB limit:
+// it must fail cleanly — the guest sees its allocation fail, or the task
+// ends OOM-killed with TaskOOM published — and never succeed.
+func testMemoryLimit(t *testing.T, d *harness.Daemon, c *client.Client) {
+	ctx, cancel := context.WithCancel(d.Context(t))
+	defer cancel()
+	evC, _ := c.Subscribe(ctx, `topic=="/tasks/oom"`)
+	limit := int64(64 << 20)
+	tk := startTask(t, d, c, uniqueID("oom"), wasmImage(t, d, c), nil,
+		oci.WithProcessArgs("/wasitool.wasm", "alloc", "512"),
+		withResources(&specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: &limit}}))
+	status := tk.wait(time.Minute)
+	tk.finish()
+	switch status {
+	case 3:
+		if !strings.Contains(tk.stderr.String(), "alloc failed") {
+			t.Errorf("exit 3 without the guest's failure message: %q", tk.stderr.String())
+		}
+		t.Logf("guest saw the allocation fail: %s", strings.TrimSpace(tk.stderr.String()))
+	case 137:
+		select {
+		case <-evC:
+			t.Logf("OOM-killed, TaskOOM published")
+		case <-time.After(5 * time.Second):
+			t.Errorf("exit 137 without a TaskOOM event")
+		}
+	default:
+		t.Errorf("512 MiB under a 64 MiB limit: exit %d, stdout %q, stderr %q", status, tk.stdout.String(), tk.stderr.String())
+	}
+}
+
+// testCredentials checks the instance process carries the spec's user,
+// no_new_privs and capability sets, as runc would give a native process.
+func testCredentials(t *testing.T, d *harness.Daemon, c *client.Client) {
+	tk := startTask(t, d, c, uniqueID("creds"), wasmImage(t, d, c), nil,
+		oci.WithProcessArgs("/wasitool.wasm", "sleep", "600"),
+		oci.WithUIDGID(1000, 1000), oci.WithAdditionalGIDs("root"), oci.WithNoNewPrivileges,
+		oci.WithCapabilities([]string{"CAP_NET_BIND_SERVICE", "CAP_KILL"}))
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", tk.task.Pid()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fields := map[string]string{}
+	for _, line := range strings.Split(string(status), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok {
+			fields[k] = strings.Join(strings.Fields(v), " ")
+		}
+	}
+	// CAP_KILL is bit 5, CAP_NET_BIND_SERVICE bit 10.
+	const caps = "0000000000000420"
+	for key, want := range map[string]string{
+		"Uid": "1000 1000 1000 1000", "Gid": "1000 1000 1000 1000",
+		"NoNewPrivs": "1", "CapEff": caps, "CapPrm": caps, "CapBnd": caps,
+	} {
+		if fields[key] != want {
+			t.Errorf("%s: %q, want %q", key, fields[key], want)
+		}
+	}
+	if err := tk.task.Kill(tk.ctx, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	tk.wait(10 * time.Second)
+	tk.finish()
+}
+
+// testOOMKill makes the kernel's OOM killer strike: two instances of one
+// container each hold 36 MiB under a 64 MiB limit (each alone fits under its
+// linear-memory cap). The killed one exits 137 and TaskOOM is published.
+func testOOMKill(t *testing.T, d *harness.Daemon, c *client.Client) {
+	ctx, cancel := context.WithCancel(d.Context(t))
+	defer cancel()
+	evC, errC := c.Subscribe(ctx, `topic=="/tasks/oom"`)
+	limit := int64(64 << 20)
+	tk := startTask(t, d, c, uniqueID("oomkill"), wasmImage(t, d, c), nil,
+		oci.WithProcessArgs("/wasitool.wasm", "alloc", "36", "hold"),
+		withResources(&specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: &limit}}))
+	spec, err := tk.container.Spec(tk.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pspec := *spec.Process
+	pspec.Args = []string{"/wasitool.wasm", "alloc", "36", "hold"}
+	exec, err := tk.task.Exec(tk.ctx, "hog", &pspec, cioNull())
+	if err != nil {
+		t.Fatal(err)
+	}
+	execExit, err := exec.Wait(tk.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := exec.Start(tk.ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case env := <-evC:
+		if !strings.Contains(string(env.Event.GetValue()), tk.container.ID()) {
+			t.Errorf("TaskOOM for another container: %v", env)
+		}
+	case err := <-errC:
+		t.Fatal(err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("no TaskOOM within 30 s")
+	}
+	// One of the two was killed; the other is killed now.
+	var execStatus, initStatus uint32
+	select {
+	case st := <-execExit:
+		execStatus = st.ExitCode()
+		_ = tk.task.Kill(tk.ctx, syscall.SIGKILL)
+		initStatus = tk.wait(10 * time.Second)
+		if execStatus != 137 {
+			t.Errorf("OOM-killed exec exited %d, want 137", execStatus)
+		}
+	case st := <-tk.exitC:
+		code, _, _ := st.Result()
+		initStatus = code
+		tk.exitC = nil
+		if initStatus != 137 {
+			t.Errorf("OOM-killed init exited %d, want 137", initStatus)
+		}
+		if st, err := tk.task.Status(tk.ctx); err != nil || st.ExitStatus != 137 || st.Status != client.Stopped {
+			t.Errorf("state after OOM: %+v %v", st, err)
+		}
+		_ = exec.Kill(tk.ctx, syscall.SIGKILL)
+		<-execExit
+	case <-time.After(30 * time.Second):
+		t.Fatal("nobody was OOM-killed")
 	}
 	if _, err := exec.Delete(tk.ctx); err != nil {
 		t.Fatal(err)

@@ -43,7 +43,7 @@ type guest struct {
 
 // newGuest compiles the module and checks everything that can be checked
 // before it runs, so that Create, not Start, reports a guest that cannot run.
-func newGuest(ctx context.Context, rc *oci.RunConfig, cacheDir string) (*guest, error) {
+func newGuest(ctx context.Context, rc *oci.RunConfig, cacheDir string, memoryLimitPages uint32) (*guest, error) {
 	if err := checkStrings(rc); err != nil {
 		return nil, err
 	}
@@ -51,7 +51,7 @@ func newGuest(ctx context.Context, rc *oci.RunConfig, cacheDir string) (*guest, 
 	if err != nil {
 		return nil, err
 	}
-	rt, module, err := compile(ctx, wasm, cacheDir)
+	rt, module, err := compile(ctx, wasm, cacheDir, memoryLimitPages)
 	if err != nil {
 		return nil, &failure{kind: kindInvalid, err: fmt.Errorf("compile module %q: %w", rc.Module, err)}
 	}
@@ -135,8 +135,15 @@ func kindOfPathError(err error) failureKind {
 // WASI host module it imports. A broken cache entry makes wazero fail the
 // compilation, and must not stop the container: then it compiles once more
 // without the cache.
-func compile(ctx context.Context, wasm []byte, cacheDir string) (wazero.Runtime, wazero.CompiledModule, error) {
+func compile(ctx context.Context, wasm []byte, cacheDir string, memoryLimitPages uint32) (wazero.Runtime, wazero.CompiledModule, error) {
 	config := wazero.NewRuntimeConfigCompiler()
+	if memoryLimitPages > 0 {
+		// Capacity from the maximum: wazero reserves the capped memory
+		// once instead of copying it on every memory.grow, which would need
+		// twice the memory at each step and get the process OOM-killed
+		// before the cap is reached.
+		config = config.WithMemoryLimitPages(memoryLimitPages).WithMemoryCapacityFromMax(true)
+	}
 	if cacheDir != "" {
 		if cache, err := wazero.NewCompilationCacheWithDir(cacheDir); err == nil {
 			rt, module, err := compileWith(ctx, wasm, config.WithCompilationCache(cache))

@@ -33,6 +33,8 @@ type instanceConfig struct {
 	Run *oci.RunConfig `json:"run"`
 	// CacheDir is wazero's compilation cache directory; empty means none.
 	CacheDir string `json:"cacheDir,omitempty"`
+	// MemoryLimitPages is Options.MemoryLimitPages.
+	MemoryLimitPages uint32 `json:"memoryLimitPages,omitempty"`
 	// ShimMountNamespace names the shim's mount namespace (the text of its
 	// /proc/self/ns/mnt link): the instance refuses to mount anything
 	// there.

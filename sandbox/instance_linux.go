@@ -114,7 +114,7 @@ func prepareInstance(ctx context.Context, commands *bufio.Reader) (*guest, error
 	if err := setKernelParams(rc); err != nil {
 		return nil, err
 	}
-	g, err := newGuest(ctx, rc, config.CacheDir)
+	g, err := newGuest(ctx, rc, config.CacheDir, config.MemoryLimitPages)
 	if err != nil {
 		return nil, err
 	}

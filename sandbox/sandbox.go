@@ -41,6 +41,10 @@ type Options struct {
 	Exe string
 	// CacheDir is wazero's on-disk compilation cache directory ("" = no cache).
 	CacheDir string
+	// MemoryLimitPages caps the guest's linear memory, in 64 KiB pages (0 =
+	// wazero's 4 GiB). Set below the cgroup limit, it makes a guest that
+	// asks for too much see memory.grow fail instead of being OOM-killed.
+	MemoryLimitPages uint32
 	// Setup, when set, runs with the child's pid after it started and before
 	// it does any work (the module is not read yet); the shim uses it to place
 	// the child in the container's cgroup. An error aborts the spawn (child

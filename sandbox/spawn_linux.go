@@ -64,6 +64,7 @@ func Spawn(ctx context.Context, rc *oci.RunConfig, stdio Stdio, opts Options) (*
 	config, err := json.Marshal(instanceConfig{
 		Run:                rc,
 		CacheDir:           opts.CacheDir,
+		MemoryLimitPages:   opts.MemoryLimitPages,
 		ShimMountNamespace: shimMounts,
 		MountsReady:        plan.mountsReady,
 	})

@@ -262,6 +262,7 @@ func (s *Service) spawn(ctx context.Context, c *container, p *process, joinOf *s
 	inst, err := sandbox.Spawn(ctx, p.run, pio.child, sandbox.Options{
 		CacheDir:         s.cacheDir,
 		JoinNamespacesOf: joinOf,
+		MemoryLimitPages: cgroup.WasmMemoryPages(c.cgroup.MemoryLimit()),
 		Setup: func(pid int) error {
 			// Registered before the instance does any work, so that no
 			// exit can go unmatched.

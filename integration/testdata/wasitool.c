@@ -39,7 +39,8 @@ static int usage(void) {
 	      "  rm PATH            remove a file, link or empty directory\n"
 	      "  stdin              copy stdin to stdout until EOF\n"
 	      "  stderr TEXT        print TEXT to stderr\n"
-	      "  alloc MIB          allocate and touch MIB MiB, 1 MiB at a time\n"
+	      "  alloc MIB [hold]   allocate and touch MIB MiB, 1 MiB at a time; with\n"
+	      "                     hold, keep it and sleep until killed\n"
 	      "  cwd                print the working directory\n"
 	      "  time               print the real-time clock in seconds\n",
 	      stderr);
@@ -187,7 +188,7 @@ static int cmd_rm(const char *path) {
 // would "succeed" at any size.
 static void *volatile allocated;
 
-static int cmd_alloc(const char *mib) {
+static int cmd_alloc(const char *mib, int hold) {
 	long want = strtol(mib, NULL, 10);
 	const size_t step = 1 << 20;
 	long got;
@@ -206,6 +207,9 @@ static int cmd_alloc(const char *mib) {
 		allocated = (void *)block;
 	}
 	printf("allocated %ld MiB\n", got);
+	fflush(stdout);
+	while (hold)
+		sleep(3600);
 	return 0;
 }
 
@@ -267,7 +271,7 @@ int main(int argc, char **argv) {
 		return 0;
 	}
 	if (strcmp(cmd, "alloc") == 0 && need(argc, 3))
-		return cmd_alloc(argv[2]);
+		return cmd_alloc(argv[2], argc > 3 && strcmp(argv[3], "hold") == 0);
 	if (strcmp(cmd, "cwd") == 0)
 		return cmd_cwd();
 	if (strcmp(cmd, "time") == 0)
