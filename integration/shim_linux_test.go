@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -71,6 +72,7 @@ var shimTests = []struct {
 	{"rootfs-folder", testRootfsFolder},
 	{"parallel-20", testParallel},
 	{"pod-grouping", testPodGrouping},
+	{"namespace-grouping", testNamespaceGrouping},
 	{"shim-killed", testShimKilled},
 }
 
@@ -564,18 +566,13 @@ func testPodGrouping(t *testing.T, d *harness.Daemon, c *client.Client) {
 // through the shim's delete action, and nothing is left behind (the
 // instance process dies with its shim).
 func testShimKilled(t *testing.T, d *harness.Daemon, c *client.Client) {
-	before := d.ShimServerPids()
 	tk := startTask(t, d, c, uniqueID("crash"), wasmImage(t, d, c), nil, oci.WithProcessArgs("/wasitool.wasm", "sleep", "600"))
-	var shim int
-	for _, pid := range d.ShimServerPids() {
-		if !slices.Contains(before, pid) {
-			shim = pid
-		}
-	}
-	if shim == 0 {
-		t.Fatal("no shim process found for the task")
-	}
 	instance := int(tk.task.Pid())
+	// The shim is the instance's parent.
+	shim := parentOf(t, instance)
+	if !slices.Contains(d.ShimServerPids(), shim) {
+		t.Fatalf("parent %d of the instance is not a shim of the daemon", shim)
+	}
 	if err := syscall.Kill(shim, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -613,4 +610,42 @@ func alive(pid int) bool {
 	// The state follows the parenthesised command name.
 	fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
 	return len(fields) > 0 && fields[0] != "Z"
+}
+
+// parentOf returns pid's parent pid.
+func parentOf(t *testing.T, pid int) int {
+	t.Helper()
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+	ppid, err := strconv.Atoi(fields[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ppid
+}
+
+// testNamespaceGrouping starts three containers outside any pod: one shim
+// process of the namespace serves them all.
+func testNamespaceGrouping(t *testing.T, d *harness.Daemon, c *client.Client) {
+	img := wasmImage(t, d, c)
+	var tasks []*task
+	parents := map[int]bool{}
+	for range 3 {
+		tk := startTask(t, d, c, uniqueID("ns"), img, nil, oci.WithProcessArgs("/wasitool.wasm", "sleep", "600"))
+		tasks = append(tasks, tk)
+		parents[parentOf(t, int(tk.task.Pid()))] = true
+	}
+	if len(parents) != 1 {
+		t.Errorf("three containers of a namespace are served by %d shims", len(parents))
+	}
+	for _, tk := range tasks {
+		if err := tk.task.Kill(tk.ctx, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		tk.wait(10 * time.Second)
+		tk.finish()
+	}
 }

@@ -86,6 +86,10 @@ type Service struct {
 	creating map[string]bool
 	// pids maps the pid of every live instance process to its process.
 	pids map[int]*process
+	// idleTimer ends the shim once it has served no container for a while.
+	idleTimer *time.Timer
+	// socketAddress is the address this shim serves on.
+	socketAddress string
 }
 
 // NewService returns the task service and starts its exit and event loops.
@@ -120,6 +124,7 @@ func NewService(ctx context.Context, publisher shim.Publisher, sd shutdown.Servi
 		return nil
 	})
 	if address, err := shim.ReadAddress("address"); err == nil {
+		s.socketAddress = address
 		sd.RegisterCallback(func(context.Context) error { return shim.RemoveSocket(address) })
 	}
 	return s, nil
@@ -616,7 +621,7 @@ func (s *Service) Shutdown(ctx context.Context, r *taskAPI.ShutdownRequest) (*em
 	if len(s.containers) > 0 || len(s.creating) > 0 {
 		return &emptypb.Empty{}, nil
 	}
-	s.shutdown.Shutdown()
+	s.scheduleIdleShutdown()
 	return &emptypb.Empty{}, nil
 }
 

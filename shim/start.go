@@ -118,24 +118,46 @@ var groupAnnotations = []string{
 	"io.kubernetes.cri.sandbox-id",
 }
 
+// GroupingEnv selects which containers outside a pod share a shim process:
+// "namespace" (the default), all of a containerd namespace's, or
+// "container", one shim each as runc does. Pods always share one.
+const GroupingEnv = "WASMEDGE_SHIM_GROUPING"
+
 // groupOf returns the shim grouping key for the bundle's spec.
-func groupOf(bundle, id string) string {
+//
+// Containers of a pod share the pod's shim. Other containers of a namespace
+// share one shim too, unless GroupingEnv says otherwise: a shim process
+// costs about as much memory as a wasm instance and a process start per
+// task, and serves any number of containers. The price is that a shim
+// crash stops all of them, as it stops a whole pod.
+func groupOf(bundle, namespace, id string) string {
+	if g := podGroup(bundle); g != "" {
+		return g
+	}
+	if os.Getenv(GroupingEnv) == "container" {
+		return id
+	}
+	return "namespace/" + namespace
+}
+
+// podGroup returns the group annotation of the bundle's spec, if any.
+func podGroup(bundle string) string {
 	data, err := os.ReadFile(filepath.Join(bundle, "config.json"))
 	if err != nil {
-		return id
+		return ""
 	}
 	var spec struct {
 		Annotations map[string]string `json:"annotations"`
 	}
 	if json.Unmarshal(data, &spec) != nil {
-		return id
+		return ""
 	}
 	for _, k := range groupAnnotations {
 		if g := spec.Annotations[k]; g != "" {
 			return g
 		}
 	}
-	return id
+	return ""
 }
 
 // RunStart performs the start action: find or start the shim server for the
@@ -198,7 +220,7 @@ func writeStartReply(out io.Writer, bootstrap bool, address string) error {
 func serveGroup(ctx context.Context, req startRequest, bundle string) (string, error) {
 	// The key differs from runc's shim's for the same group, or the shim
 	// would find itself when it starts runc's shim for a native container.
-	group := groupOf(bundle, req.id) + "@wasmedge"
+	group := groupOf(bundle, req.namespace, req.id) + "@wasmedge"
 	address, err := shim.CreateSocketAddress(ctx, req.socketDir, req.grpcAddress, group, false)
 	if err != nil {
 		return "", err

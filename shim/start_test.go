@@ -121,22 +121,25 @@ func TestParseStartFlags(t *testing.T) {
 
 func TestGroupOf(t *testing.T) {
 	for _, tc := range []struct {
-		name, config, want string
+		name, config, grouping, want string
 	}{
-		{"no config", "", "c1"},
-		{"no annotations", `{"ociVersion":"1.0.2"}`, "c1"},
-		{"cri sandbox id", `{"annotations":{"io.kubernetes.cri.sandbox-id":"pod1"}}`, "pod1"},
-		{"explicit group wins", `{"annotations":{"io.kubernetes.cri.sandbox-id":"pod1","io.containerd.runc.v2.group":"g"}}`, "g"},
-		{"broken json", `{`, "c1"},
+		{"no config", "", "", "namespace/ns"},
+		{"no annotations", `{"ociVersion":"1.0.2"}`, "", "namespace/ns"},
+		{"one shim per container", `{"ociVersion":"1.0.2"}`, "container", "c1"},
+		{"cri sandbox id", `{"annotations":{"io.kubernetes.cri.sandbox-id":"pod1"}}`, "", "pod1"},
+		{"pods group whatever the setting", `{"annotations":{"io.kubernetes.cri.sandbox-id":"pod1"}}`, "container", "pod1"},
+		{"explicit group wins", `{"annotations":{"io.kubernetes.cri.sandbox-id":"pod1","io.containerd.runc.v2.group":"g"}}`, "", "g"},
+		{"broken json", `{`, "", "namespace/ns"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv(GroupingEnv, tc.grouping)
 			dir := t.TempDir()
 			if tc.config != "" {
 				if err := os.WriteFile(filepath.Join(dir, "config.json"), []byte(tc.config), 0o644); err != nil {
 					t.Fatal(err)
 				}
 			}
-			if got := groupOf(dir, "c1"); got != tc.want {
+			if got := groupOf(dir, "ns", "c1"); got != tc.want {
 				t.Fatalf("groupOf = %q, want %q", got, tc.want)
 			}
 		})

@@ -260,11 +260,13 @@ func (d *Daemon) Restart(t testing.TB) {
 // daemonEnv is the test's environment with PATH replaced and variables that
 // would reconfigure containerd or its shims removed.
 func daemonEnv(path string) []string {
-	env := []string{"PATH=" + path}
+	// Idle shims wait 2 s for their group's next container by default;
+	// tests check for leftovers after every case, so they wait less.
+	env := []string{"PATH=" + path, "WASMEDGE_SHIM_IDLE_EXIT=100ms"}
 	for _, kv := range os.Environ() {
 		name, _, _ := strings.Cut(kv, "=")
 		switch {
-		case name == "PATH", name == "NOTIFY_SOCKET", strings.HasPrefix(name, "CONTAINERD_"):
+		case name == "PATH", name == "NOTIFY_SOCKET", name == "WASMEDGE_SHIM_IDLE_EXIT", strings.HasPrefix(name, "CONTAINERD_"):
 			continue
 		}
 		env = append(env, kv)
