@@ -15,4 +15,5 @@
 //	WASM_DIR      compiled test modules (<repo>/build/wasm)
 //	CONTAINERD16  containerd 1.6 (/usr/bin/containerd); CTR16 its ctr (/usr/bin/ctr)
 //	CONTAINERD24  containerd 2.4 (/opt/containerd-v2.4.2/bin/containerd); CTR24 its ctr
+//	CRICTL        crictl for the CRI tests (/opt/cri-tools/bin/crictl)
 package harness
