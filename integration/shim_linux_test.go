@@ -73,6 +73,7 @@ var shimTests = []struct {
 	{"parallel-20", testParallel},
 	{"pod-grouping", testPodGrouping},
 	{"namespace-grouping", testNamespaceGrouping},
+	{"churn", testChurn},
 	{"shim-killed", testShimKilled},
 }
 
@@ -647,5 +648,32 @@ func testNamespaceGrouping(t *testing.T, d *harness.Daemon, c *client.Client) {
 		}
 		tk.wait(10 * time.Second)
 		tk.finish()
+	}
+}
+
+// testChurn runs 100 short tasks, 4 at a time, through the namespace's
+// shared shim: containers come and go while the shim idles and exits
+// between them, and no start may be handed a shim that is exiting.
+func testChurn(t *testing.T, d *harness.Daemon, c *client.Client) {
+	img := wasmImage(t, d, c)
+	var wg sync.WaitGroup
+	errs := make(chan error, 100)
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 25 {
+				id := uniqueID("churn")
+				out, _, status := runTaskQuiet(t, d, c, id, img, oci.WithProcessArgs("/hello.wasm"))
+				if status != 0 || out != "hello from wasm\n" {
+					errs <- fmt.Errorf("%s: status %d, stdout %q", id, status, out)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }

@@ -10,8 +10,11 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
+	"time"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
@@ -39,6 +42,8 @@ type guest struct {
 	runtime    wazero.Runtime
 	module     wazero.CompiledModule
 	config     wazero.ModuleConfig
+	// report is what readying the guest took.
+	report Report
 }
 
 // newGuest compiles the module and checks everything that can be checked
@@ -47,17 +52,30 @@ func newGuest(ctx context.Context, rc *oci.RunConfig, cacheDir string, memoryLim
 	if err := checkStrings(rc); err != nil {
 		return nil, err
 	}
+	var report Report
+	began := time.Now()
 	wasm, err := readModule(rc.Rootfs, rc.Module)
 	if err != nil {
 		return nil, err
 	}
-	rt, module, err := compile(ctx, wasm, cacheDir, memoryLimitPages)
+	report.ModuleRead = time.Since(began)
+
+	began = time.Now()
+	rt, module, cacheHit, err := compile(ctx, wasm, cacheDir, memoryLimitPages)
 	if err != nil {
 		return nil, &failure{kind: kindInvalid, err: fmt.Errorf("compile module %q: %w", rc.Module, err)}
+	}
+	report.Compile, report.CacheHit = time.Since(began), cacheHit
+
+	began = time.Now()
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
+		return nil, fmt.Errorf("instantiate WASI: %w", err)
 	}
 	if err := checkImports(rt, module); err != nil {
 		return nil, invalidf("module %q: %w", rc.Module, err)
 	}
+	report.Instantiate = time.Since(began)
+
 	if err := checkEntry(module, rc.Function); err != nil {
 		return nil, invalidf("module %q: %w", rc.Module, err)
 	}
@@ -75,12 +93,14 @@ func newGuest(ctx context.Context, rc *oci.RunConfig, cacheDir string, memoryLim
 			config = config.WithStartFunctions()
 		}
 	}
-	return &guest{moduleSize: len(wasm), function: rc.Function, runtime: rt, module: module, config: config}, nil
+	return &guest{moduleSize: len(wasm), function: rc.Function, runtime: rt, module: module, config: config, report: report}, nil
 }
 
 // run instantiates the module, which runs _start (or _initialize), calls the
-// entry function of a reactor, and returns the exit status.
-func (g *guest) run(ctx context.Context) int {
+// entry function of a reactor, and returns the exit status and whether the
+// guest trapped. started runs just before the guest's first instruction.
+func (g *guest) run(ctx context.Context, started func()) (status int, trapped bool) {
+	started()
 	instance, err := g.runtime.InstantiateModule(ctx, g.module, g.config)
 	if err == nil && g.function != "" {
 		_, err = instance.ExportedFunction(g.function).Call(ctx)
@@ -88,19 +108,20 @@ func (g *guest) run(ctx context.Context) int {
 	return exitStatus(err)
 }
 
-// exitStatus turns the guest's outcome into the process's exit status; a trap
-// is explained on the guest's stderr, as WasmEdge does.
-func exitStatus(err error) int {
+// exitStatus turns the guest's outcome into the process's exit status and
+// says whether it was a trap; a trap is explained on the guest's stderr, as
+// WasmEdge does.
+func exitStatus(err error) (status int, trapped bool) {
 	if err == nil {
-		return 0
+		return 0, false
 	}
 	var exit *sys.ExitError
 	if errors.As(err, &exit) {
 		// The kernel keeps the low 8 bits, as for a native exit(n).
-		return int(exit.ExitCode() & 0xff)
+		return int(exit.ExitCode() & 0xff), false
 	}
 	fmt.Fprintf(os.Stderr, "wasm trap: %v\n", err)
-	return TrapExitStatus
+	return TrapExitStatus, true
 }
 
 // readModule reads the module file, resolved inside the rootfs so that a
@@ -131,11 +152,11 @@ func kindOfPathError(err error) failureKind {
 	return kindInvalid
 }
 
-// compile compiles the module with the compiler engine and instantiates the
-// WASI host module it imports. A broken cache entry makes wazero fail the
-// compilation, and must not stop the container: then it compiles once more
-// without the cache.
-func compile(ctx context.Context, wasm []byte, cacheDir string, memoryLimitPages uint32) (wazero.Runtime, wazero.CompiledModule, error) {
+// compile compiles the module with the compiler engine and reports whether
+// the compiled code came from the cache. A broken cache entry makes wazero
+// fail the compilation, and must not stop the container: then it compiles
+// once more without the cache.
+func compile(ctx context.Context, wasm []byte, cacheDir string, memoryLimitPages uint32) (wazero.Runtime, wazero.CompiledModule, bool, error) {
 	config := wazero.NewRuntimeConfigCompiler()
 	if memoryLimitPages > 0 {
 		// Capacity from the maximum: wazero reserves the capped memory
@@ -146,13 +167,18 @@ func compile(ctx context.Context, wasm []byte, cacheDir string, memoryLimitPages
 	}
 	if cacheDir != "" {
 		if cache, err := wazero.NewCompilationCacheWithDir(cacheDir); err == nil {
+			// wazero does not say whether it found the module in the cache;
+			// a miss writes a new entry.
+			before, listed := listCacheEntries(cacheDir)
 			rt, module, err := compileWith(ctx, wasm, config.WithCompilationCache(cache))
 			if err == nil {
-				return rt, module, nil
+				after, listedAfter := listCacheEntries(cacheDir)
+				return rt, module, listed && listedAfter && !gainedEntry(before, after), nil
 			}
 		}
 	}
-	return compileWith(ctx, wasm, config)
+	rt, module, err := compileWith(ctx, wasm, config)
+	return rt, module, false, err
 }
 
 func compileWith(ctx context.Context, wasm []byte, config wazero.RuntimeConfig) (wazero.Runtime, wazero.CompiledModule, error) {
@@ -162,11 +188,56 @@ func compileWith(ctx context.Context, wasm []byte, config wazero.RuntimeConfig) 
 		_ = rt.Close(ctx)
 		return nil, nil, err
 	}
-	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
-		_ = rt.Close(ctx)
-		return nil, nil, fmt.Errorf("instantiate WASI: %w", err)
-	}
 	return rt, module, nil
+}
+
+// cacheEntryStamp tells one version of a cache entry from another: wazero
+// replaces a stale entry by removing it and renaming a new file in, whose
+// inode number the file system may well reuse, but not also its size and
+// modification time.
+type cacheEntryStamp struct {
+	inode, size uint64
+	modified    int64
+}
+
+// cacheListing maps the path of each entry of a compilation cache to its
+// stamp.
+type cacheListing map[string]cacheEntryStamp
+
+// listCacheEntries lists the entries under a compilation cache directory,
+// leaving out wazero's temporary files; false if it could not be read.
+func listCacheEntries(dir string) (cacheListing, bool) {
+	entries := cacheListing{}
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.Type().IsRegular() || strings.HasSuffix(d.Name(), ".tmp") {
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil {
+			// Removed meanwhile (a stale entry): not an entry any more.
+			return nil
+		}
+		if st, ok := info.Sys().(*syscall.Stat_t); ok {
+			entries[path] = cacheEntryStamp{inode: st.Ino, size: uint64(st.Size), modified: info.ModTime().UnixNano()}
+		}
+		return nil
+	})
+	return entries, err == nil
+}
+
+// gainedEntry reports whether after holds an entry before did not. Another
+// instance compiling another module into the same directory at the same
+// moment makes a hit look like a miss; the metric errs on the side of misses.
+func gainedEntry(before, after cacheListing) bool {
+	for path, stamp := range after {
+		if was, ok := before[path]; !ok || was != stamp {
+			return true
+		}
+	}
+	return false
 }
 
 // checkImports makes sure every function and memory the module imports is

@@ -3,6 +3,7 @@ package sandbox
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/containerd-shim-wasmedge/containerd-shim-wasmedge/oci"
 )
@@ -13,9 +14,14 @@ import (
 //     (instanceConfig), then, once the guest may run, the single byte
 //     startByte. End of file instead of the start byte means the shim gave up
 //     on the instance: it exits with status 0 without running the guest.
-//   - status, instance → shim, the instance's descriptor 4: one line of JSON
-//     (statusReport) saying the guest is ready or why it cannot run; then the
-//     instance closes it.
+//   - status, instance → shim, the instance's descriptor 4: lines of JSON.
+//     The first (statusReport) says the guest is ready, with what readying it
+//     took (Report), or why it cannot run, and then the pipe is closed. After
+//     ready the pipe stays open: once the start byte has arrived the instance
+//     writes a runEvent with StartedAt just before the guest's first
+//     instruction, and a runEvent with Trap before it exits with
+//     TrapExitStatus, so that the shim can tell a trap from a SIGABRT, which
+//     ends with the same status. The instance's exit closes the pipe.
 //
 // The shim writes the configuration only after Options.Setup returned, so the
 // instance does no work before it sits in the container's cgroup.
@@ -23,8 +29,8 @@ const (
 	controlFD = 3
 	statusFD  = 4
 	startByte = 'S'
-	// statusLimit bounds what the shim reads from the status pipe, so a
-	// misbehaving child cannot make it buffer without end.
+	// statusLimit bounds what the shim reads from the status pipe in all,
+	// so a misbehaving child cannot make it buffer without end.
 	statusLimit = 64 << 10
 )
 
@@ -49,6 +55,36 @@ type instanceConfig struct {
 type statusReport struct {
 	Error string      `json:"error,omitempty"`
 	Kind  failureKind `json:"kind,omitempty"`
+	// Report is set when the guest is ready.
+	Report *Report `json:"report,omitempty"`
+}
+
+// Report is what an instance process measured while it readied its guest.
+// The shim turns it into startup metrics; the instance, not the shim, has to
+// measure, because all of it happens in the instance process.
+type Report struct {
+	// ModuleRead is the time spent reading the module file.
+	ModuleRead time.Duration `json:"moduleRead"`
+	// Compile is the time spent compiling the module, from the cache or
+	// anew (including a failed attempt with a broken cache entry).
+	Compile time.Duration `json:"compile"`
+	// Instantiate is the time spent instantiating the WASI host module and
+	// checking the guest's imports against it.
+	Instantiate time.Duration `json:"instantiate"`
+	// CacheHit is true when the compiled code came from the compilation
+	// cache; false when it was compiled anew (no cache, a cache entry
+	// written by this compilation, or a broken cache).
+	CacheHit bool `json:"cacheHit"`
+}
+
+// runEvent is one line the instance writes on the status pipe after its
+// guest was released.
+type runEvent struct {
+	// StartedAt is the wall-clock time, in Unix nanoseconds, just before the
+	// guest's first instruction.
+	StartedAt int64 `json:"startedAt,omitempty"`
+	// Trap says the guest trapped; the instance exits with TrapExitStatus.
+	Trap bool `json:"trap,omitempty"`
 }
 
 // failureKind carries the category of a failure across the status pipe, so
@@ -87,10 +123,10 @@ func tagged(kind failureKind, err error) error {
 }
 
 // reportFor turns the outcome of the instance's preparation into its status
-// report.
-func reportFor(err error) statusReport {
+// report; ready carries the measurements of a successful one.
+func reportFor(ready Report, err error) statusReport {
 	if err == nil {
-		return statusReport{}
+		return statusReport{Report: &ready}
 	}
 	r := statusReport{Error: err.Error()}
 	var f *failure

@@ -11,6 +11,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -63,11 +64,16 @@ func runInstance() int {
 	ctx := context.Background()
 
 	g, err := prepareInstance(ctx, commands)
-	if sendErr := sendStatus(status, reportFor(err)); sendErr != nil && err == nil {
+	var ready Report
+	if g != nil {
+		ready = g.report
+	}
+	if sendErr := sendLine(status, reportFor(ready, err)); sendErr != nil && err == nil {
 		// The shim gave up on us before we could say we are ready.
 		return notReadyExitStatus
 	}
 	if err != nil {
+		status.Close()
 		return notReadyExitStatus
 	}
 	if g.moduleSize >= freeMemoryAbove {
@@ -81,7 +87,16 @@ func runInstance() int {
 		return 0
 	}
 	control.Close()
-	return g.run(ctx)
+	// The shim may have stopped listening (it only reads while it cares);
+	// a failed report must not keep the guest from running.
+	code, trapped := g.run(ctx, func() {
+		_ = sendLine(status, runEvent{StartedAt: time.Now().UnixNano()})
+	})
+	if trapped {
+		_ = sendLine(status, runEvent{Trap: true})
+	}
+	status.Close()
+	return code
 }
 
 // prepareInstance reads the configuration, sets up the mounts and the
@@ -124,14 +139,12 @@ func prepareInstance(ctx context.Context, commands *bufio.Reader) (*guest, error
 	return g, nil
 }
 
-// sendStatus writes the status report and closes the pipe, which is the
-// shim's signal that the report is complete.
-func sendStatus(status *os.File, report statusReport) error {
-	data, err := json.Marshal(report)
+// sendLine writes one line of JSON on the status pipe.
+func sendLine(status *os.File, v any) error {
+	data, err := json.Marshal(v)
 	if err != nil {
-		status.Close()
 		return err
 	}
 	_, err = status.Write(append(data, '\n'))
-	return errors.Join(err, status.Close())
+	return err
 }

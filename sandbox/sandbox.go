@@ -18,7 +18,10 @@
 // wazero, oci and guestfs, so that it could become a small binary of its own.
 package sandbox
 
-import "os"
+import (
+	"os"
+	"time"
+)
 
 // InstanceCommand is the first argument that makes the shim binary act as an
 // instance process; main must hand control to RunInstance when it sees it.
@@ -61,4 +64,9 @@ type Options struct {
 	// sure the namespaces are that process's, not a later one's with the
 	// same pid: Spawn fails if it has exited or was closed.
 	JoinNamespacesOf *Instance
+	// Started, when set, is called once the instance reports, after Start,
+	// that its guest is about to run its first instruction, with the time
+	// it did so. It runs on a goroutine of the Instance's, while Close
+	// waits for it: it must not wait for anything that calls Close.
+	Started func(at time.Time)
 }

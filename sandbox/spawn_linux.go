@@ -3,6 +3,8 @@
 package sandbox
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/containerd-shim-wasmedge/containerd-shim-wasmedge/oci"
 	"github.com/containerd/errdefs"
@@ -24,14 +27,35 @@ import (
 // exit status.
 type Instance struct {
 	process *os.Process
+	// report is what the instance measured while readying its guest.
+	report Report
+	// onStarted is Options.Started.
+	onStarted func(time.Time)
 
 	mu sync.Mutex
 	// control is the write end of the control pipe until Start sent the start
 	// byte or Close ran.
 	control *os.File
+	// status is the read end of the status pipe, and statusLines its reader
+	// positioned after the ready report. Start hands both to readRunEvents,
+	// which closes status at end of file and then closes reportsDone.
+	status      *os.File
+	statusLines *bufio.Reader
+	reportsDone chan struct{}
+	// reading is the status pipe while readRunEvents reads it, for Close to
+	// cut short a read that would not end.
+	reading *os.File
 	started bool
 	closed  bool
+	// startedAt and trapped are what the instance reported after Start.
+	startedAt time.Time
+	trapped   bool
 }
+
+// closeReportsWait bounds how long Close waits for the instance's last
+// reports. The pipe reaches end of file as the process exits, so only a
+// write end that leaked into another process would make it wait that long.
+const closeReportsWait = time.Second
 
 // Spawn starts the instance process for rc and waits until the module is
 // compiled and the guest is ready to start, or failed. On failure it returns
@@ -118,15 +142,27 @@ func Spawn(ctx context.Context, rc *oci.RunConfig, stdio Stdio, opts Options) (*
 	if _, err := controlWrite.Write(append(config, '\n')); err != nil {
 		return abort(fmt.Errorf("spawn instance %q: send configuration to process %d: %w", rc.ID, pid, err))
 	}
-	report, err := awaitStatus(ctx, statusRead)
+	// One reader for the pipe's whole life, bounded in all: the ready report
+	// and the run events after it.
+	lines := bufio.NewReader(io.LimitReader(statusRead, statusLimit))
+	report, err := awaitStatus(ctx, statusRead, lines)
 	if err != nil {
 		return abort(fmt.Errorf("spawn instance %q: process %d: %w", rc.ID, pid, err))
 	}
 	if report.Error != "" {
 		return abort(&instanceError{message: report.Error, category: categoryOf(report.Kind)})
 	}
-	statusRead.Close()
-	return &Instance{process: cmd.Process, control: controlWrite}, nil
+	inst := &Instance{
+		process:     cmd.Process,
+		onStarted:   opts.Started,
+		control:     controlWrite,
+		status:      statusRead,
+		statusLines: lines,
+	}
+	if report.Report != nil {
+		inst.report = *report.Report
+	}
+	return inst, nil
 }
 
 // instanceCommand builds the command that re-executes the shim binary as an
@@ -177,17 +213,17 @@ func instanceCommand(rc *oci.RunConfig, stdio Stdio, opts Options, plan *namespa
 	return cmd
 }
 
-// awaitStatus reads the instance's status report, which ends when the
-// instance closes the pipe (or dies).
-func awaitStatus(ctx context.Context, status *os.File) (statusReport, error) {
+// awaitStatus reads the instance's status report, the first line on the
+// status pipe. The instance closes the pipe after a failure report, or dies.
+func awaitStatus(ctx context.Context, status *os.File, lines *bufio.Reader) (statusReport, error) {
 	type result struct {
-		data []byte
+		line []byte
 		err  error
 	}
 	done := make(chan result, 1)
 	go func() {
-		data, err := io.ReadAll(io.LimitReader(status, statusLimit))
-		done <- result{data, err}
+		line, err := readLine(lines)
+		done <- result{line, err}
 	}()
 	var r result
 	select {
@@ -198,17 +234,60 @@ func awaitStatus(ctx context.Context, status *os.File) (statusReport, error) {
 		<-done
 		return statusReport{}, fmt.Errorf("waiting for the guest to be ready: %w", ctx.Err())
 	}
+	if errors.Is(r.err, io.EOF) {
+		return statusReport{}, errors.New("instance process ended before it was ready")
+	}
 	if r.err != nil {
 		return statusReport{}, fmt.Errorf("read status: %w", r.err)
 	}
-	if len(r.data) == 0 {
-		return statusReport{}, errors.New("instance process ended before it was ready")
-	}
 	var report statusReport
-	if err := json.Unmarshal(r.data, &report); err != nil {
-		return statusReport{}, fmt.Errorf("unreadable status %q: %w", r.data, err)
+	if err := json.Unmarshal(r.line, &report); err != nil {
+		return statusReport{}, fmt.Errorf("unreadable status %q: %w", r.line, err)
 	}
 	return report, nil
+}
+
+// readLine reads one line from the status pipe, without its newline. A last
+// line cut short by end of file is still a line; io.EOF comes only when no
+// byte is left.
+func readLine(lines *bufio.Reader) ([]byte, error) {
+	line, err := lines.ReadBytes('\n')
+	if len(line) > 0 && errors.Is(err, io.EOF) {
+		err = nil
+	}
+	return bytes.TrimSuffix(line, []byte{'\n'}), err
+}
+
+// readRunEvents records what the instance reports after Start until it
+// closes the status pipe (it exited), then closes the shim's end.
+func (i *Instance) readRunEvents(status *os.File, lines *bufio.Reader, done chan<- struct{}) {
+	defer close(done)
+	defer status.Close()
+	for {
+		line, err := readLine(lines)
+		if err != nil {
+			return
+		}
+		var event runEvent
+		if json.Unmarshal(line, &event) != nil {
+			// Not from our instance code; nothing it says can be trusted.
+			return
+		}
+		if event.StartedAt != 0 {
+			at := time.Unix(0, event.StartedAt)
+			i.mu.Lock()
+			i.startedAt = at
+			i.mu.Unlock()
+			if i.onStarted != nil {
+				i.onStarted(at)
+			}
+		}
+		if event.Trap {
+			i.mu.Lock()
+			i.trapped = true
+			i.mu.Unlock()
+		}
+	}
 }
 
 // instanceError is an instance process's own explanation of why its guest
@@ -272,7 +351,35 @@ func (i *Instance) Start() error {
 	if closeErr != nil {
 		return fmt.Errorf("start instance process %d: %w", i.process.Pid, closeErr)
 	}
+	i.reportsDone, i.reading = make(chan struct{}), i.status
+	go i.readRunEvents(i.status, i.statusLines, i.reportsDone)
+	i.status, i.statusLines = nil, nil
 	return nil
+}
+
+// Report returns what the instance measured while it readied its guest.
+func (i *Instance) Report() Report {
+	return i.report
+}
+
+// StartedAt returns when the guest was about to run its first instruction,
+// as the instance reported it after Start; false until it has (and for good
+// if the instance never started or died first). Options.Started is told the
+// moment the report arrives.
+func (i *Instance) StartedAt() (time.Time, bool) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.startedAt, !i.startedAt.IsZero()
+}
+
+// Trapped reports whether the instance said its guest trapped. The report
+// comes just before the process exits; once Close has returned, the answer
+// is final. It tells a trap from a SIGABRT, which both end with
+// TrapExitStatus.
+func (i *Instance) Trapped() bool {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.trapped
 }
 
 // Signal sends sig to the instance process. It goes through a pidfd, so it
@@ -294,14 +401,16 @@ func (i *Instance) Signal(sig syscall.Signal) error {
 	return nil
 }
 
-// Close releases the shim's ends of the control pipes and its handle on the
-// process (Signal fails afterwards). Call it after the process exited, or to
-// abort a never-started instance: the instance then exits with status 0
-// without running the guest. Closing twice is harmless.
+// Close releases the shim's ends of the pipes and its handle on the process
+// (Signal fails afterwards). Call it after the process exited, or to abort a
+// never-started instance: the instance then exits with status 0 without
+// running the guest. After Start it first lets the instance's last reports
+// arrive (see Trapped), waiting at most closeReportsWait. Closing twice is
+// harmless.
 func (i *Instance) Close() error {
 	i.mu.Lock()
-	defer i.mu.Unlock()
 	if i.closed {
+		i.mu.Unlock()
 		return nil
 	}
 	i.closed = true
@@ -310,5 +419,24 @@ func (i *Instance) Close() error {
 		err = i.control.Close()
 		i.control = nil
 	}
+	status, reportsDone, reading := i.status, i.reportsDone, i.reading
+	i.status, i.statusLines = nil, nil
+	i.mu.Unlock()
+
+	if status != nil {
+		// Never started: there is nothing more to hear.
+		status.Close()
+	}
+	if reportsDone != nil {
+		select {
+		case <-reportsDone:
+		case <-time.After(closeReportsWait):
+			// Closing ends the read; the reports that did not come are lost.
+			reading.Close()
+			<-reportsDone
+		}
+	}
+	// Signal and pidForJoin check closed under the lock, so none of them
+	// uses the process any more.
 	return errors.Join(err, i.process.Release())
 }

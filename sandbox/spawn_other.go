@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"syscall"
+	"time"
 
 	"github.com/containerd/errdefs"
 
@@ -28,6 +29,15 @@ func (i *Instance) Start() error { return errdefs.ErrNotImplemented }
 
 // Signal is not implemented off Linux.
 func (i *Instance) Signal(sig syscall.Signal) error { return errdefs.ErrNotImplemented }
+
+// Report returns nothing off Linux.
+func (i *Instance) Report() Report { return Report{} }
+
+// StartedAt reports no start: there is no process.
+func (i *Instance) StartedAt() (time.Time, bool) { return time.Time{}, false }
+
+// Trapped is false: there is no process.
+func (i *Instance) Trapped() bool { return false }
 
 // Close does nothing off Linux.
 func (i *Instance) Close() error { return nil }

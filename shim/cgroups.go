@@ -78,7 +78,7 @@ func removeBundleCgroup(bundle string) error {
 // the container's cgroup. The channel closes when the cgroup is deleted.
 func (s *Service) watchOOM(ctx context.Context, c *container) {
 	for range c.cgroup.OOMEvents() {
-		logger(ctx, c.id).Warn("OOM killed in the container's cgroup")
+		c.logger(ctx).Warn("OOM killed in the container's cgroup")
 		s.send(&eventstypes.TaskOOM{ContainerID: c.id})
 	}
 }

@@ -39,6 +39,7 @@ func (*Manager) Name() string { return RuntimeName }
 
 // Start implements shim.Shim for the bootstrap protocol.
 func (*Manager) Start(ctx context.Context, params *bootapi.BootstrapParams) (*bootapi.BootstrapResult, error) {
+	began := time.Now()
 	bundle, err := os.Getwd()
 	if err != nil {
 		return nil, err
@@ -50,6 +51,7 @@ func (*Manager) Start(ctx context.Context, params *bootapi.BootstrapParams) (*bo
 		grpcAddress:  params.GetContainerdGrpcAddress(),
 		ttrpcAddress: params.GetContainerdTtrpcAddress(),
 		socketDir:    params.GetSocketDir(),
+		began:        began,
 	}
 	if req.socketDir == "" {
 		req.socketDir = parseStartRequest(StartFlags{}, nil, os.Getenv).socketDir

@@ -15,10 +15,13 @@ import (
 
 	bootapi "github.com/containerd/containerd/api/runtime/bootstrap/v1"
 	taskAPI "github.com/containerd/containerd/api/runtime/task/v3"
+	runcopts "github.com/containerd/containerd/api/types/runc/options"
 	"github.com/containerd/containerd/v2/pkg/shim"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/ttrpc"
+	"github.com/containerd/typeurl/v2"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/emptypb"
 )
 
@@ -136,15 +139,39 @@ func parseShimAddress(out []byte, bootstrap bool) (string, error) {
 func closeNative(ctx context.Context, n *nativeTask, id string) {
 	err := n.call(ctx, "Shutdown", &taskAPI.ShutdownRequest{ID: id}, &emptypb.Empty{})
 	if err != nil && !errors.Is(err, ttrpc.ErrClosed) {
-		logger(ctx, id).WithError(err).Debug("shutdown runc shim")
+		logger(ctx, id, nil).WithError(err).Debug("shutdown runc shim")
 	}
 	n.client.Close()
-	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if !shim.CanConnect(n.address) {
-			_ = shim.RemoveSocket(n.address)
-			return
+	// In a pod runc's shim goes on serving the pause container: watch for
+	// its exit in the background rather than delay the Delete.
+	go func() {
+		for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			if !shim.CanConnect(n.address) {
+				_ = shim.RemoveSocket(n.address)
+				return
+			}
+		}
+	}()
+}
+
+// runcCreateOptions returns the runtime options to send runc's shim. CRI
+// sends its generic runtimeoptions type for any runtime that has an options
+// table, which runc's shim does not know: it gets runc's own type with the
+// settings that apply to it.
+func runcCreateOptions(opts *anypb.Any) (*anypb.Any, error) {
+	if opts == nil || opts.GetTypeUrl() == "" {
+		return opts, nil
+	}
+	if v, err := typeurl.UnmarshalAny(opts); err == nil {
+		if _, ok := v.(*runcopts.Options); ok {
+			return opts, nil
 		}
 	}
+	parsed, err := parseRuntimeOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	return typeurl.MarshalAnyToProto(&runcopts.Options{SystemdCgroup: parsed.SystemdCgroup})
 }
 
 // forward sends req to the native container's shim and returns its answer.

@@ -12,8 +12,10 @@ import (
 	"github.com/containerd/containerd/api/types/task"
 	"github.com/containerd/errdefs"
 
+	"github.com/containerd-shim-wasmedge/containerd-shim-wasmedge/metrics"
 	"github.com/containerd-shim-wasmedge/containerd-shim-wasmedge/oci"
 	"github.com/containerd-shim-wasmedge/containerd-shim-wasmedge/sandbox"
+	"github.com/containerd-shim-wasmedge/containerd-shim-wasmedge/sandbox/cgroup"
 )
 
 // processState is where a process is in its life.
@@ -46,6 +48,13 @@ type process struct {
 	run      *oci.RunConfig
 	io       *processIO
 	instance *sandbox.Instance
+	// info names the instance in metrics and spans.
+	info metrics.InstanceInfo
+	// requested is when the Create or Exec request for the process came,
+	// where its time to first instruction starts.
+	requested time.Time
+	// cgroup is the container's, which says whether the OOM killer struck.
+	cgroup *cgroup.Cgroup
 
 	mu         sync.Mutex
 	state      processState
@@ -56,8 +65,12 @@ type process struct {
 	exited chan struct{}
 }
 
-func newProcess(id, execID string, paths stdioPaths, run *oci.RunConfig) *process {
-	return &process{id: id, execID: execID, paths: paths, run: run, exited: make(chan struct{})}
+func newProcess(id, execID string, paths stdioPaths, run *oci.RunConfig, info metrics.InstanceInfo, requested time.Time) *process {
+	return &process{
+		id: id, execID: execID, paths: paths, run: run,
+		info: info, requested: requested,
+		exited: make(chan struct{}),
+	}
 }
 
 // Pid returns the instance process's pid (0 before it exists).

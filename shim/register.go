@@ -57,6 +57,7 @@ func RegisterPlugin() {
 func (s *Service) RegisterTTRPC(server *ttrpc.Server) error {
 	taskv3.RegisterTTRPCTaskService(server, s)
 	server.RegisterService("containerd.task.v2.Task", &ttrpc.ServiceDesc{Methods: taskMethods(s)})
+	server.RegisterService(groupService, &ttrpc.ServiceDesc{Methods: map[string]ttrpc.Method{"Reserve": method(s.Reserve)}})
 	return nil
 }
 

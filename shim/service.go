@@ -27,8 +27,10 @@ import (
 	runcC "github.com/containerd/go-runc"
 	"github.com/containerd/log"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"go.opentelemetry.io/otel/attribute"
 	"google.golang.org/protobuf/types/known/emptypb"
 
+	"github.com/containerd-shim-wasmedge/containerd-shim-wasmedge/metrics"
 	"github.com/containerd-shim-wasmedge/containerd-shim-wasmedge/oci"
 	"github.com/containerd-shim-wasmedge/containerd-shim-wasmedge/sandbox"
 	"github.com/containerd-shim-wasmedge/containerd-shim-wasmedge/sandbox/cgroup"
@@ -63,6 +65,13 @@ type container struct {
 	cgroup *cgroup.Cgroup
 	// paused is true while the cgroup is frozen.
 	paused bool
+	// annotations are the spec's, which name the pod in log entries.
+	annotations map[string]string
+}
+
+// logger returns the logger for a request about the container.
+func (c *container) logger(ctx context.Context) *log.Entry {
+	return logger(ctx, c.id, c.annotations)
 }
 
 // Service is the task service of one shim process, which may serve several
@@ -88,8 +97,19 @@ type Service struct {
 	pids map[int]*process
 	// idleTimer ends the shim once it has served no container for a while.
 	idleTimer *time.Timer
-	// socketAddress is the address this shim serves on.
+	// socketAddress is the address this shim serves on, and socketInode the
+	// inode of its socket file: once this shim removed it, a new shim of
+	// the group may bind the same path.
 	socketAddress string
+	socketInode   uint64
+	// reservations are containers announced by start actions, with when
+	// the announcement expires; see Reserve.
+	reservations map[string]time.Time
+	// closing is set once the shim decided to exit for being idle.
+	closing bool
+	// metrics are this shim's, served on its socket in the node's metrics
+	// directory.
+	metrics *metrics.Registry
 }
 
 // NewService returns the task service and starts its exit and event loops.
@@ -99,18 +119,21 @@ func NewService(ctx context.Context, publisher shim.Publisher, sd shutdown.Servi
 		cacheDir = DefaultCacheDir
 	}
 	s := &Service{
-		ctx:        ctx,
-		shutdown:   sd,
-		events:     make(chan any, 256),
-		exits:      reaper.Default.Subscribe(),
-		cacheDir:   cacheDir,
-		publisher:  publisher,
-		containers: make(map[string]*container),
-		creating:   make(map[string]bool),
-		pids:       make(map[int]*process),
-		stopEvents: make(chan struct{}),
-		eventsDone: make(chan struct{}),
+		ctx:          ctx,
+		shutdown:     sd,
+		events:       make(chan any, 256),
+		exits:        reaper.Default.Subscribe(),
+		cacheDir:     cacheDir,
+		publisher:    publisher,
+		containers:   make(map[string]*container),
+		creating:     make(map[string]bool),
+		pids:         make(map[int]*process),
+		reservations: make(map[string]time.Time),
+		stopEvents:   make(chan struct{}),
+		eventsDone:   make(chan struct{}),
+		metrics:      metrics.NewRegistry(),
 	}
+	s.setUpTelemetry(ctx, sd)
 	go s.handleExits()
 	go s.forwardEvents()
 	// The server exits once shutdown callbacks return: publish what is
@@ -125,15 +148,11 @@ func NewService(ctx context.Context, publisher shim.Publisher, sd shutdown.Servi
 	})
 	if address, err := shim.ReadAddress("address"); err == nil {
 		s.socketAddress = address
-		sd.RegisterCallback(func(context.Context) error { return shim.RemoveSocket(address) })
+		s.socketInode = socketInode(address)
+		sd.RegisterCallback(func(context.Context) error { s.removeOwnSocket(); return nil })
 	}
+	s.observeShimStart()
 	return s, nil
-}
-
-// logger returns the logger for one container's request.
-func logger(ctx context.Context, id string) *log.Entry {
-	ns, _ := namespaces.Namespace(ctx)
-	return log.G(ctx).WithFields(log.Fields{"id": id, "namespace": ns})
 }
 
 // Create implements the task API: mount the rootfs, resolve the module,
@@ -141,40 +160,28 @@ func logger(ctx context.Context, id string) *log.Entry {
 // module and waits for Start. Every failure is reported here, and undoes
 // what was done.
 func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (_ *taskAPI.CreateTaskResponse, retErr error) {
-	defer func() { retErr = errgrpc.ToGRPC(retErr) }()
+	requested := time.Now()
+	ctx, span := metrics.StartSpan(ctx, "create", attribute.String("container.id", r.ID))
+	defer func() {
+		endSpan(span, retErr)
+		retErr = errgrpc.ToGRPC(retErr)
+	}()
 	if err := s.reserve(r.ID); err != nil {
 		return nil, err
 	}
 	defer s.release(r.ID)
-	log := logger(ctx, r.ID)
 
 	c := &container{id: r.ID, bundle: r.Bundle, execs: make(map[string]*process)}
-	spec, err := oci.LoadSpec(r.Bundle)
-	if err != nil {
-		return nil, err
-	}
-	if len(r.Rootfs) > 0 {
-		target := filepath.Join(r.Bundle, "rootfs")
-		if err := os.MkdirAll(target, 0o711); err != nil {
-			return nil, err
-		}
-		if err := mount.All(mount.FromProto(r.Rootfs), target); err != nil {
-			return nil, fmt.Errorf("mount rootfs: %w", err)
-		}
-		c.rootfsMounted = true
-		defer func() {
-			if retErr != nil {
-				if err := unmountRootfs(target); err != nil {
-					log.WithError(err).Warn("undo rootfs mount")
-				}
+	defer func() {
+		if retErr != nil && c.rootfsMounted {
+			if err := unmountRootfs(filepath.Join(r.Bundle, "rootfs")); err != nil {
+				c.logger(ctx).WithError(err).Warn("undo rootfs mount")
 			}
-		}()
-	}
-	rootfs, err := oci.RootfsPath(r.Bundle, spec, len(r.Rootfs) > 0)
-	if err != nil {
-		return nil, err
-	}
-	run, err := oci.NewRunConfig(r.ID, rootfs, spec)
+		}
+	}()
+	loadStarted := time.Now()
+	spec, run, err := s.loadBundle(ctx, c, r)
+	loaded := time.Since(loadStarted)
 	var native *oci.NativeExecutableError
 	if errors.As(err, &native) {
 		// runc's shim mounts the rootfs itself.
@@ -189,6 +196,12 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (_ *
 	if err != nil {
 		return nil, err
 	}
+	s.metrics.ObservePhase(metrics.PhaseBundleLoad, loaded)
+	ns, _ := namespaces.Namespace(ctx)
+	info := metrics.NewInstanceInfo(ns, r.ID, "", run.Module, spec.Annotations)
+	span.SetAttributes(info.SpanAttributes()...)
+	log := c.logger(ctx)
+
 	if c.cgroup, err = s.createCgroup(ctx, r, spec); err != nil {
 		return nil, err
 	}
@@ -200,7 +213,7 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (_ *
 		}
 	}()
 	paths := stdioPaths{stdin: r.Stdin, stdout: r.Stdout, stderr: r.Stderr, terminal: r.Terminal}
-	p := newProcess(r.ID, "", paths, run)
+	p := newProcess(r.ID, "", paths, run, info, requested)
 	if err := s.spawn(ctx, c, p, nil); err != nil {
 		return nil, err
 	}
@@ -227,14 +240,52 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (_ *
 	})
 	pid := p.pid
 	p.mu.Unlock()
+	s.metrics.ObservePhase(metrics.PhaseCreate, time.Since(requested))
 	log.WithField("pid", pid).Debug("created wasm task")
 	return &taskAPI.CreateTaskResponse{Pid: uint32(pid)}, nil
+}
+
+// loadBundle reads the bundle's spec, mounts the rootfs (c.rootfsMounted
+// says whether it did, for the caller to undo) and resolves the module. A
+// container that runs a native executable is an *oci.NativeExecutableError.
+func (s *Service) loadBundle(ctx context.Context, c *container, r *taskAPI.CreateTaskRequest) (_ *specs.Spec, _ *oci.RunConfig, retErr error) {
+	_, span := metrics.StartSpan(ctx, "bundle_load")
+	defer func() { endSpan(span, retErr) }()
+	spec, err := oci.LoadSpec(r.Bundle)
+	if err != nil {
+		return nil, nil, err
+	}
+	c.annotations = spec.Annotations
+	if len(r.Rootfs) > 0 {
+		target := filepath.Join(r.Bundle, "rootfs")
+		if err := os.MkdirAll(target, 0o711); err != nil {
+			return nil, nil, err
+		}
+		if err := mount.All(mount.FromProto(r.Rootfs), target); err != nil {
+			return nil, nil, fmt.Errorf("mount rootfs: %w", err)
+		}
+		c.rootfsMounted = true
+	}
+	rootfs, err := oci.RootfsPath(r.Bundle, spec, len(r.Rootfs) > 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	run, err := oci.NewRunConfig(r.ID, rootfs, spec)
+	if err != nil {
+		return nil, nil, err
+	}
+	return spec, run, nil
 }
 
 // createNative hands a container whose entrypoint is a Linux executable to
 // runc's shim.
 func (s *Service) createNative(ctx context.Context, c *container, r *taskAPI.CreateTaskRequest) (*taskAPI.CreateTaskResponse, error) {
 	ns, _ := namespaces.Namespace(ctx)
+	options, err := runcCreateOptions(r.Options)
+	if err != nil {
+		return nil, err
+	}
+	r.Options = options
 	n, err := startNative(ctx, ns, r.ID, r.Bundle)
 	if err != nil {
 		return nil, err
@@ -248,13 +299,15 @@ func (s *Service) createNative(ctx context.Context, c *container, r *taskAPI.Cre
 	s.mu.Lock()
 	s.containers[r.ID] = c
 	s.mu.Unlock()
-	logger(ctx, r.ID).WithField("pid", resp.Pid).Debug("created native task under runc")
+	c.logger(ctx).WithField("pid", resp.Pid).Debug("created native task under runc")
 	return resp, nil
 }
 
 // spawn opens p's streams and starts its instance process in c's cgroup; an
 // exec joins the namespaces (and so the mounts) of the container's instance.
 func (s *Service) spawn(ctx context.Context, c *container, p *process, joinOf *sandbox.Instance) (retErr error) {
+	ctx, span := metrics.StartSpan(ctx, "spawn", p.info.SpanAttributes()...)
+	defer func() { endSpan(span, retErr) }()
 	pio, err := openIO(ctx, p.name(), p.paths)
 	if err != nil {
 		return err
@@ -264,6 +317,7 @@ func (s *Service) spawn(ctx context.Context, c *container, p *process, joinOf *s
 			pio.Close()
 		}
 	}()
+	p.cgroup = c.cgroup
 	inst, err := sandbox.Spawn(ctx, p.run, pio.child, sandbox.Options{
 		CacheDir:         s.cacheDir,
 		JoinNamespacesOf: joinOf,
@@ -279,6 +333,11 @@ func (s *Service) spawn(ctx context.Context, c *container, p *process, joinOf *s
 			p.mu.Unlock()
 			return c.cgroup.AddProc(pid)
 		},
+		// Runs while the instance's Close waits for it, which may be under
+		// p.mu: it must not take that lock.
+		Started: func(at time.Time) {
+			s.metrics.ObservePhase(metrics.PhaseFirstInstruction, at.Sub(p.requested))
+		},
 	})
 	pio.releaseChild()
 	if err != nil {
@@ -291,6 +350,7 @@ func (s *Service) spawn(ctx context.Context, c *container, p *process, joinOf *s
 	}
 	p.io = pio
 	p.instance = inst
+	s.observeReady(p, inst)
 	return nil
 }
 
@@ -300,7 +360,17 @@ func (s *Service) reserve(id string) error {
 	if _, ok := s.containers[id]; ok || s.creating[id] {
 		return fmt.Errorf("container %s: %w", id, errdefs.ErrAlreadyExists)
 	}
+	if s.closing {
+		return fmt.Errorf("container %s: shim is shutting down: %w", id, errdefs.ErrUnavailable)
+	}
 	s.creating[id] = true
+	delete(s.reservations, id)
+	// Only a Shutdown request of an empty shim arms the idle timer again:
+	// a timer armed before this container could otherwise fire while it is
+	// being deleted, closing the connection under containerd's Delete.
+	if s.idleTimer != nil {
+		s.idleTimer.Stop()
+	}
 	return nil
 }
 
@@ -329,7 +399,7 @@ func (s *Service) lookup(id, execID string) (*container, *process, error) {
 }
 
 // Start implements the task API: release the guest.
-func (s *Service) Start(ctx context.Context, r *taskAPI.StartRequest) (*taskAPI.StartResponse, error) {
+func (s *Service) Start(ctx context.Context, r *taskAPI.StartRequest) (_ *taskAPI.StartResponse, retErr error) {
 	if n := s.nativeOf(r.ID); n != nil {
 		return forward[taskAPI.StartResponse](ctx, n, "Start", r)
 	}
@@ -337,6 +407,8 @@ func (s *Service) Start(ctx context.Context, r *taskAPI.StartRequest) (*taskAPI.
 	if err != nil {
 		return nil, errgrpc.ToGRPC(err)
 	}
+	_, span := metrics.StartSpan(ctx, "start", p.info.SpanAttributes()...)
+	defer func() { endSpan(span, retErr) }()
 	var pid int
 	err = p.start(func(started int) {
 		pid = started
@@ -389,6 +461,7 @@ func (s *Service) Delete(ctx context.Context, r *taskAPI.DeleteRequest) (_ *task
 		s.mu.Lock()
 		delete(c.execs, r.ExecID)
 		s.mu.Unlock()
+		s.metrics.RemoveInstance(p.info.Namespace, r.ID, r.ExecID)
 		if p.io != nil {
 			p.io.Close()
 		}
@@ -403,17 +476,18 @@ func (s *Service) Delete(ctx context.Context, r *taskAPI.DeleteRequest) (_ *task
 	}
 	delete(s.containers, r.ID)
 	s.mu.Unlock()
+	s.metrics.RemoveInstance(p.info.Namespace, r.ID, "")
 
 	if p.io != nil {
 		p.io.Close()
 	}
 	if c.rootfsMounted {
 		if err := unmountRootfs(filepath.Join(c.bundle, "rootfs")); err != nil {
-			logger(ctx, r.ID).WithError(err).Warn("unmount rootfs")
+			c.logger(ctx).WithError(err).Warn("unmount rootfs")
 		}
 	}
 	if err := c.cgroup.Delete(); err != nil {
-		logger(ctx, r.ID).WithError(err).Warn("remove cgroup")
+		c.logger(ctx).WithError(err).Warn("remove cgroup")
 	}
 	_, pid, status, at := p.snapshot()
 	s.send(&eventstypes.TaskDelete{
@@ -428,10 +502,15 @@ func (s *Service) Delete(ctx context.Context, r *taskAPI.DeleteRequest) (_ *task
 // Exec implements the task API: spawn another module (or another function
 // of the same module) in the container, ready to Start.
 func (s *Service) Exec(ctx context.Context, r *taskAPI.ExecProcessRequest) (_ *emptypb.Empty, retErr error) {
+	requested := time.Now()
 	if n := s.nativeOf(r.ID); n != nil {
 		return forward[emptypb.Empty](ctx, n, "Exec", r)
 	}
-	defer func() { retErr = errgrpc.ToGRPC(retErr) }()
+	ctx, span := metrics.StartSpan(ctx, "exec", attribute.String("container.id", r.ID), attribute.String("containerd.exec_id", r.ExecID))
+	defer func() {
+		endSpan(span, retErr)
+		retErr = errgrpc.ToGRPC(retErr)
+	}()
 	c, _, err := s.lookup(r.ID, "")
 	if err != nil {
 		return nil, err
@@ -458,7 +537,9 @@ func (s *Service) Exec(ctx context.Context, r *taskAPI.ExecProcessRequest) (_ *e
 		s.mu.Unlock()
 		return nil, fmt.Errorf("exec %s: %w", r.ExecID, errdefs.ErrAlreadyExists)
 	}
-	p := newProcess(r.ID, r.ExecID, stdioPaths{stdin: r.Stdin, stdout: r.Stdout, stderr: r.Stderr, terminal: r.Terminal}, run)
+	info := c.init.info
+	info.ExecID, info.Module = r.ExecID, run.Module
+	p := newProcess(r.ID, r.ExecID, stdioPaths{stdin: r.Stdin, stdout: r.Stdout, stderr: r.Stderr, terminal: r.Terminal}, run, info, requested)
 	c.execs[r.ExecID] = p
 	s.mu.Unlock()
 
@@ -656,7 +737,7 @@ func (s *Service) handleExits() {
 		if p == nil {
 			continue
 		}
-		p.setExited(e.Status, e.Timestamp, func() {
+		exited := p.setExited(e.Status, e.Timestamp, func() {
 			s.send(&eventstypes.TaskExit{
 				ContainerID: p.id,
 				ID:          p.taskExitID(),
@@ -665,6 +746,9 @@ func (s *Service) handleExits() {
 				ExitedAt:    protobuf.ToTimestamp(e.Timestamp),
 			})
 		})
+		if exited {
+			s.observeExit(p, e.Status)
+		}
 	}
 }
 

@@ -13,7 +13,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"syscall"
+	"time"
 
 	bootapi "github.com/containerd/containerd/api/runtime/bootstrap/v1"
 	"github.com/containerd/containerd/v2/defaults"
@@ -71,6 +73,9 @@ type startRequest struct {
 	ttrpcAddress string
 	socketDir    string
 	debug        bool
+	// began is when the start action began; the server it spawns reports
+	// its start-up from there (shim_start).
+	began time.Time
 }
 
 // parseStartRequest tells the two start protocols apart. containerd ≥ 2.3
@@ -164,6 +169,7 @@ func podGroup(bundle string) string {
 // container's group and write containerd's expected reply to out. The
 // working directory is the bundle.
 func RunStart(ctx context.Context, f StartFlags, stdin io.Reader, out io.Writer) error {
+	began := time.Now()
 	if f.Namespace == "" || f.ID == "" {
 		return fmt.Errorf("start: -namespace and -id are required: %w", errdefs.ErrInvalidArgument)
 	}
@@ -172,6 +178,7 @@ func RunStart(ctx context.Context, f StartFlags, stdin io.Reader, out io.Writer)
 		return fmt.Errorf("read start parameters: %w", err)
 	}
 	req := parseStartRequest(f, input, os.Getenv)
+	req.began = began
 	bundle, err := os.Getwd()
 	if err != nil {
 		return err
@@ -230,10 +237,13 @@ func serveGroup(ctx context.Context, req startRequest, bundle string) (string, e
 		if !shim.SocketEaddrinuse(err) {
 			return "", fmt.Errorf("create shim socket: %w", err)
 		}
-		if shim.CanConnect(address) {
+		// A live shim must promise to wait for the container: an idle one
+		// could otherwise exit between this answer and containerd's call.
+		if err := reserveInGroup(ctx, address, req.id); err == nil {
 			return address, nil
 		}
-		// A shim killed with SIGKILL leaves its socket behind.
+		// The shim is winding down (it removes its socket first), or was
+		// killed with SIGKILL and left its socket behind.
 		if err := shim.RemoveSocket(address); err != nil {
 			return "", fmt.Errorf("remove stale shim socket: %w", err)
 		}
@@ -279,6 +289,9 @@ func spawnServer(req startRequest, bundle string, listener *os.File) error {
 	}
 	cmd.Env = append(os.Environ(), "TTRPC_ADDRESS="+req.ttrpcAddress, "GRPC_ADDRESS="+req.grpcAddress,
 		protocolEnv+"="+protocol, socketDirEnv+"="+req.socketDir)
+	if !req.began.IsZero() {
+		cmd.Env = append(cmd.Env, shimStartEnv+"="+strconv.FormatInt(req.began.UnixNano(), 10))
+	}
 	cmd.ExtraFiles = []*os.File{listener}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 

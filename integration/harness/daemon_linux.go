@@ -60,6 +60,9 @@ type Daemon struct {
 	// CtrTimeout bounds each Ctr call (default 2 minutes).
 	CtrTimeout time.Duration
 
+	// env is what WithEnv adds to the daemon's environment, kept for Restart.
+	env []string
+
 	cmd    *exec.Cmd
 	exited chan struct{} // closed when cmd has been waited for
 	// seen records every container (namespace/id) created on this daemon, from
@@ -77,6 +80,9 @@ type containerKey struct{ namespace, id string }
 type daemonConfig struct {
 	enable []string
 	extra  []string
+	env    []string
+	// metricsAddress is containerd's own Prometheus endpoint, if enabled.
+	metricsAddress string
 }
 
 // DaemonOption adjusts the daemon StartDaemon writes a config for.
@@ -91,11 +97,27 @@ func WithEnabledPlugins(uris ...string) DaemonOption {
 
 // WithExtraConfig appends raw TOML to the generated config. It must not
 // repeat a table the harness writes: for 1.6 [grpc] and
-// [plugins."io.containerd.internal.v1.opt"]; for 2.4 the server.v1.grpc,
-// server.v1.ttrpc, internal.v1.opt, shim.v1.manager and transfer.v1.local
-// plugin tables.
+// [plugins."io.containerd.internal.v1.opt"] (and [metrics] with
+// WithMetricsAddress); for 2.4 the server.v1.grpc, server.v1.ttrpc,
+// internal.v1.opt, shim.v1.manager and transfer.v1.local plugin tables (and
+// server.v1.metrics with WithMetricsAddress).
 func WithExtraConfig(toml string) DaemonOption {
 	return func(c *daemonConfig) { c.extra = append(c.extra, toml) }
+}
+
+// WithEnv adds NAME=value entries to the daemon's environment, which its
+// shims inherit: e.g. a private WASMEDGE_SHIM_METRICS_DIR or
+// WASMEDGE_SHIM_CACHE_DIR. They win over the test process's own values.
+func WithEnv(kv ...string) DaemonOption {
+	return func(c *daemonConfig) { c.env = append(c.env, kv...) }
+}
+
+// WithMetricsAddress turns on containerd's own Prometheus endpoint at
+// address, host:port (1.6: [metrics] address; 2.4: the server.v1.metrics
+// plugin's). It serves /v1/metrics, where the cgroups task monitor lists
+// every task's cgroup metrics as the task's shim reports them through Stats.
+func WithMetricsAddress(address string) DaemonOption {
+	return func(c *daemonConfig) { c.metricsAddress = address }
 }
 
 // disabledPlugins are plugins the tests do not need: CRI and NRI (slow to
@@ -202,6 +224,7 @@ func StartDaemon(t testing.TB, version string, opts ...DaemonOption) *Daemon {
 		LogPath:          filepath.Join(dir, "containerd.log"),
 		CtrTimeout:       2 * time.Minute,
 		seen:             map[containerKey]struct{}{},
+		env:              cfg.env,
 	}
 	if version == Version24 {
 		d.SocketDir = filepath.Join(dir, "s")
@@ -233,6 +256,11 @@ func (d *Daemon) start(t testing.TB) {
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.Env = daemonEnv(strings.Join([]string{ShimBinDir(), d.RuncShimDir,
 		"/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"}, ":"))
+	// The shims' metrics sockets stay under Dir rather than in the node's
+	// directory; WithEnv may name another (exec keeps the last value of a
+	// repeated name).
+	cmd.Env = append(cmd.Env, "WASMEDGE_SHIM_METRICS_DIR="+filepath.Join(d.Dir, "metrics"))
+	cmd.Env = append(cmd.Env, d.env...)
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start containerd %s: %v", d.Version, err)
 	}
@@ -302,10 +330,17 @@ func (d *Daemon) config(cfg daemonConfig) string {
 	switch d.Version {
 	case Version16:
 		fmt.Fprintf(&b, "[grpc]\n  address = %q\n\n", d.Address)
+		if cfg.metricsAddress != "" {
+			fmt.Fprintf(&b, "[metrics]\n  address = %q\n\n", cfg.metricsAddress)
+		}
 	case Version24:
 		fmt.Fprintf(&b, "[plugins.\"io.containerd.server.v1.grpc\"]\n  address = %q\n\n", d.Address)
 		fmt.Fprintf(&b, "[plugins.\"io.containerd.server.v1.ttrpc\"]\n  address = %q\n\n", d.Address+".ttrpc")
 		fmt.Fprintf(&b, "[plugins.\"io.containerd.shim.v1.manager\"]\n  socket_dir = %q\n\n", d.SocketDir)
+		if cfg.metricsAddress != "" {
+			// Version 4 configs no longer read the deprecated [metrics].
+			fmt.Fprintf(&b, "[plugins.\"io.containerd.server.v1.metrics\"]\n  address = %q\n\n", cfg.metricsAddress)
+		}
 		b.WriteString(transferUnpackConfig())
 	}
 	fmt.Fprintf(&b, "[plugins.\"io.containerd.internal.v1.opt\"]\n  path = %q\n\n", filepath.Join(d.Dir, "opt"))
@@ -452,6 +487,12 @@ func (d *Daemon) logTail(n int) string {
 func (d *Daemon) teardown(t testing.TB) {
 	if t.Failed() {
 		t.Logf("containerd %s log (last 300 lines of %s):\n%s", d.Version, d.LogPath, d.logTail(300))
+		// The whole log outlives the daemon's directory when asked to.
+		if dir := os.Getenv("HARNESS_KEEP_LOGS"); dir != "" {
+			if data, err := os.ReadFile(d.LogPath); err == nil {
+				_ = os.WriteFile(filepath.Join(dir, filepath.Base(d.Dir)+".log"), data, 0o644)
+			}
+		}
 	}
 	if d.cmd != nil && d.cmd.Process != nil {
 		select {

@@ -1,0 +1,5 @@
+;; exit134 ends through proc_exit(134): the status of a trap, without one.
+(module
+  (import "wasi_snapshot_preview1" "proc_exit" (func $proc_exit (param i32)))
+  (memory (export "memory") 1)
+  (func (export "_start") (call $proc_exit (i32.const 134))))
