@@ -120,24 +120,45 @@ func newJSONBlob(mediaType string, v any) (blob, error) {
 
 // buildLayout assembles the image and returns the layout as a tar stream.
 func buildLayout(spec ImageSpec) ([]byte, error) {
-	layerTar, err := layerArchive(spec.Files)
+	layerTar, layer, err := gzipLayer(spec.Files)
 	if err != nil {
 		return nil, err
+	}
+	config, manifest, err := platformManifest(spec, spec.Platform, layerTar, layer)
+	if err != nil {
+		return nil, err
+	}
+	top := manifest.desc
+	platform := spec.Platform
+	top.Platform = &platform
+	return layoutArchive(spec.Ref, top, []blob{layer, config, manifest})
+}
+
+// gzipLayer returns the uncompressed layer tar of files (its digest is the
+// diff id) and the gzip blob of it.
+func gzipLayer(files map[string][]byte) ([]byte, blob, error) {
+	layerTar, err := layerArchive(files)
+	if err != nil {
+		return nil, blob{}, err
 	}
 	var gz bytes.Buffer
 	zw := gzip.NewWriter(&gz)
 	if _, err := zw.Write(layerTar); err != nil {
-		return nil, err
+		return nil, blob{}, err
 	}
 	if err := zw.Close(); err != nil {
-		return nil, err
+		return nil, blob{}, err
 	}
-	layer := newBlob(ocispec.MediaTypeImageLayerGzip, gz.Bytes())
+	return layerTar, newBlob(ocispec.MediaTypeImageLayerGzip, gz.Bytes()), nil
+}
 
+// platformManifest returns the config and manifest blobs of spec's image
+// for platform, over the one layer.
+func platformManifest(spec ImageSpec, platform ocispec.Platform, layerTar []byte, layer blob) (config, manifest blob, err error) {
 	created := fileTime
-	config, err := newJSONBlob(ocispec.MediaTypeImageConfig, ocispec.Image{
+	config, err = newJSONBlob(ocispec.MediaTypeImageConfig, ocispec.Image{
 		Created:  &created,
-		Platform: spec.Platform,
+		Platform: platform,
 		Config: ocispec.ImageConfig{
 			Entrypoint: spec.Entrypoint,
 			Cmd:        spec.Cmd,
@@ -148,30 +169,29 @@ func buildLayout(spec ImageSpec) ([]byte, error) {
 		RootFS: ocispec.RootFS{Type: "layers", DiffIDs: []digest.Digest{digest.FromBytes(layerTar)}},
 	})
 	if err != nil {
-		return nil, err
+		return blob{}, blob{}, err
 	}
-
-	manifest, err := newJSONBlob(ocispec.MediaTypeImageManifest, ocispec.Manifest{
+	manifest, err = newJSONBlob(ocispec.MediaTypeImageManifest, ocispec.Manifest{
 		Versioned: specs.Versioned{SchemaVersion: 2},
 		MediaType: ocispec.MediaTypeImageManifest,
 		Config:    config.desc,
 		Layers:    []ocispec.Descriptor{layer.desc},
 	})
-	if err != nil {
-		return nil, err
-	}
+	return config, manifest, err
+}
 
-	manifestDesc := manifest.desc
-	platform := spec.Platform
-	manifestDesc.Platform = &platform
-	manifestDesc.Annotations = map[string]string{
-		AnnotationImageName:       spec.Ref,
-		ocispec.AnnotationRefName: refTag(spec.Ref),
+// layoutArchive writes the OCI layout tar: oci-layout, an index.json naming
+// top as ref (AnnotationImageName and its tag as ref.name), and the blobs,
+// each once.
+func layoutArchive(ref string, top ocispec.Descriptor, blobs []blob) ([]byte, error) {
+	top.Annotations = map[string]string{
+		AnnotationImageName:       ref,
+		ocispec.AnnotationRefName: refTag(ref),
 	}
 	index, err := json.Marshal(ocispec.Index{
 		Versioned: specs.Versioned{SchemaVersion: 2},
 		MediaType: ocispec.MediaTypeImageIndex,
-		Manifests: []ocispec.Descriptor{manifestDesc},
+		Manifests: []ocispec.Descriptor{top},
 	})
 	if err != nil {
 		return nil, err
@@ -190,7 +210,12 @@ func buildLayout(spec ImageSpec) ([]byte, error) {
 	if err := writeTarFile(tw, dirs, ocispec.ImageIndexFile, index, 0o644); err != nil {
 		return nil, err
 	}
-	for _, b := range []blob{layer, config, manifest} {
+	written := map[digest.Digest]bool{}
+	for _, b := range blobs {
+		if written[b.desc.Digest] {
+			continue // e.g. identical configs of identical platforms
+		}
+		written[b.desc.Digest] = true
 		name := path.Join(ocispec.ImageBlobsDir, b.desc.Digest.Algorithm().String(), b.desc.Digest.Encoded())
 		if err := writeTarFile(tw, dirs, name, b.data, 0o644); err != nil {
 			return nil, err

@@ -1,16 +1,10 @@
 package harness
 
 import (
-	"archive/tar"
-	"bytes"
-	"compress/gzip"
-	"encoding/json"
 	"os"
-	"path"
 	"path/filepath"
 	"testing"
 
-	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -56,45 +50,14 @@ func BuildIndexImage(t testing.TB, dir string, spec ImageSpec, also ...ocispec.P
 
 // buildIndexLayout assembles the layout tarball of BuildIndexImage.
 func buildIndexLayout(spec ImageSpec, platformList []ocispec.Platform) ([]byte, error) {
-	layerTar, err := layerArchive(spec.Files)
+	layerTar, layer, err := gzipLayer(spec.Files)
 	if err != nil {
 		return nil, err
 	}
-	var gz bytes.Buffer
-	zw := gzip.NewWriter(&gz)
-	if _, err := zw.Write(layerTar); err != nil {
-		return nil, err
-	}
-	if err := zw.Close(); err != nil {
-		return nil, err
-	}
-	layer := newBlob(ocispec.MediaTypeImageLayerGzip, gz.Bytes())
 	blobs := []blob{layer}
-
 	var manifests []ocispec.Descriptor
 	for _, p := range platformList {
-		created := fileTime
-		config, err := newJSONBlob(ocispec.MediaTypeImageConfig, ocispec.Image{
-			Created:  &created,
-			Platform: p,
-			Config: ocispec.ImageConfig{
-				Entrypoint: spec.Entrypoint,
-				Cmd:        spec.Cmd,
-				Env:        spec.Env,
-				WorkingDir: spec.WorkingDir,
-				Labels:     spec.Labels,
-			},
-			RootFS: ocispec.RootFS{Type: "layers", DiffIDs: []digest.Digest{digest.FromBytes(layerTar)}},
-		})
-		if err != nil {
-			return nil, err
-		}
-		manifest, err := newJSONBlob(ocispec.MediaTypeImageManifest, ocispec.Manifest{
-			Versioned: specs.Versioned{SchemaVersion: 2},
-			MediaType: ocispec.MediaTypeImageManifest,
-			Config:    config.desc,
-			Layers:    []ocispec.Descriptor{layer.desc},
-		})
+		config, manifest, err := platformManifest(spec, p, layerTar, layer)
 		if err != nil {
 			return nil, err
 		}
@@ -112,48 +75,5 @@ func buildIndexLayout(spec ImageSpec, platformList []ocispec.Platform) ([]byte, 
 	if err != nil {
 		return nil, err
 	}
-	blobs = append(blobs, inner)
-
-	innerDesc := inner.desc
-	innerDesc.Annotations = map[string]string{
-		AnnotationImageName:       spec.Ref,
-		ocispec.AnnotationRefName: refTag(spec.Ref),
-	}
-	index, err := json.Marshal(ocispec.Index{
-		Versioned: specs.Versioned{SchemaVersion: 2},
-		MediaType: ocispec.MediaTypeImageIndex,
-		Manifests: []ocispec.Descriptor{innerDesc},
-	})
-	if err != nil {
-		return nil, err
-	}
-	ociLayout, err := json.Marshal(ocispec.ImageLayout{Version: ocispec.ImageLayoutVersion})
-	if err != nil {
-		return nil, err
-	}
-
-	var out bytes.Buffer
-	tw := tar.NewWriter(&out)
-	dirs := map[string]bool{}
-	if err := writeTarFile(tw, dirs, ocispec.ImageLayoutFile, ociLayout, 0o644); err != nil {
-		return nil, err
-	}
-	if err := writeTarFile(tw, dirs, ocispec.ImageIndexFile, index, 0o644); err != nil {
-		return nil, err
-	}
-	written := map[digest.Digest]bool{}
-	for _, b := range blobs {
-		if written[b.desc.Digest] {
-			continue // identical configs of identical platforms
-		}
-		written[b.desc.Digest] = true
-		name := path.Join(ocispec.ImageBlobsDir, b.desc.Digest.Algorithm().String(), b.desc.Digest.Encoded())
-		if err := writeTarFile(tw, dirs, name, b.data, 0o644); err != nil {
-			return nil, err
-		}
-	}
-	if err := tw.Close(); err != nil {
-		return nil, err
-	}
-	return out.Bytes(), nil
+	return layoutArchive(spec.Ref, inner.desc, append(blobs, inner))
 }
