@@ -19,7 +19,7 @@ CTR24        ?= /opt/containerd-v2.4.2/bin/ctr
 RUN ?= .
 
 WASI_CC     := clang --target=wasm32-wasi --sysroot=/usr -O2 -Wl,--strip-debug
-WASM_FILES  := $(addprefix $(WASM_DIR)/,wasitool.wasm hello.wasm reactor.wasm hello-go.wasm notwasm.wasm)
+WASM_FILES  := $(addprefix $(WASM_DIR)/,wasitool.wasm hello.wasm reactor.wasm hello-go.wasm httpserver.wasm notwasm.wasm)
 
 .NOTPARALLEL:
 .PHONY: all test deps build wasm vet unit integration demo bench bench-smoke clean
@@ -50,6 +50,9 @@ $(WASM_DIR)/%.wasm: $(TESTDATA)/%.wat | $(WASM_DIR)
 
 $(WASM_DIR)/hello-go.wasm: $(wildcard $(TESTDATA)/hello-go/*.go) | $(WASM_DIR)
 	GOOS=wasip1 GOARCH=wasm $(GO) build -trimpath -o $@ ./$(TESTDATA)/hello-go
+
+$(WASM_DIR)/httpserver.wasm: $(wildcard $(TESTDATA)/httpserver/*.go) | $(WASM_DIR)
+	GOOS=wasip1 GOARCH=wasm $(GO) build -trimpath -o $@ ./$(TESTDATA)/httpserver
 
 # A text file with a .wasm name: what a user gets wrong in practice.
 $(WASM_DIR)/notwasm.wasm: $(TESTDATA)/notwasm.txt | $(WASM_DIR)

@@ -3,16 +3,23 @@
 package integration
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/containerd-shim-wasmedge/containerd-shim-wasmedge/integration/harness"
 )
@@ -24,6 +31,10 @@ const criWasmRef = "docker.io/library/wasmedge-shim-cri:latest"
 
 // criNativeRef holds criNativeProgram, a sidecar beside wasm containers.
 const criNativeRef = "docker.io/library/wasmedge-shim-cri-native:latest"
+
+// criServerRef holds httpserver.wasm, a Go wasip1 HTTP server serving on
+// the listeners WASI_TCP_LISTEN names, and wasitool.wasm.
+const criServerRef = "docker.io/library/wasmedge-shim-cri-server:latest"
 
 // criNativeProgram prints its arguments, then exits with N for "exit=N" or
 // else waits forever; with "ignore-term" it ignores SIGTERM, so that only
@@ -82,6 +93,7 @@ func TestCRI(t *testing.T) {
 				{"wasm-pod", testCRIWasmPod},
 				{"mixed-pod", testCRIMixedPod},
 				{"remove-after-native-exit", testCRIRemoveAfterNativeExit},
+				{"wasm-server-on-pod-ip", testCRIWasmServer},
 			} {
 				t.Run(tc.name, func(t *testing.T) {
 					start := time.Now()
@@ -150,19 +162,38 @@ var kubeletNamespaceOptions = map[string]any{"network": 0, "pid": 1, "ipc": 0}
 // id; command replaces the image's entrypoint.
 func createCRIContainer(t *testing.T, d *harness.CRIDaemon, pod *criPod, name, image string, command ...string) string {
 	t.Helper()
+	return createCRIContainerWithEnv(t, d, pod, name, image, nil, command...)
+}
+
+// createCRIContainerWithEnv is createCRIContainer with environment
+// variables, as a pod spec's env gives them.
+func createCRIContainerWithEnv(t *testing.T, d *harness.CRIDaemon, pod *criPod, name, image string, env map[string]string, command ...string) string {
+	t.Helper()
+	id := crictlOK(t, d, "create", pod.id, criContainerConfig(t, name, image, env, command), pod.configPath)
+	crictlOK(t, d, "start", id)
+	return id
+}
+
+// criContainerConfig writes the container config crictl create takes and
+// returns its path.
+func criContainerConfig(t *testing.T, name, image string, env map[string]string, command []string) string {
+	t.Helper()
+	envs := []map[string]string{}
+	for k, v := range env {
+		envs = append(envs, map[string]string{"key": k, "value": v})
+	}
 	config := filepath.Join(t.TempDir(), name+".json")
 	writeJSON(t, config, map[string]any{
 		"metadata": map[string]any{"name": name},
 		"image":    map[string]any{"image": image},
 		"command":  command,
+		"envs":     envs,
 		"log_path": name + ".log",
 		"linux": map[string]any{
 			"security_context": map[string]any{"namespace_options": kubeletNamespaceOptions},
 		},
 	})
-	id := crictlOK(t, d, "create", pod.id, config, pod.configPath)
-	crictlOK(t, d, "start", id)
-	return id
+	return config
 }
 
 func writeJSON(t *testing.T, path string, v any) {
@@ -507,4 +538,199 @@ func testCRIRuntimeOptions(t *testing.T, version string) {
 		t.Errorf("crictl logs hello = %q, want \"hello\"", got)
 	}
 	crictlOK(t, d, "rmp", "-f", pod.id)
+}
+
+// testCRIWasmServer runs a wasm HTTP server in a pod, with listeners asked
+// for as a pod spec would (env WASI_TCP_LISTEN=:8080), and asks it for
+// GET / at the pod IP from a second pod's network namespace: pod-to-pod
+// traffic over the CNI bridge, the way a Service's would reach it. Execs
+// in the server's container must work (they get no listeners), a C guest
+// with a listener must still see its files, and a bad value must fail.
+func testCRIWasmServer(t *testing.T, d *harness.CRIDaemon) {
+	d.ImportCRIImage(t, harness.BuildIndexImage(t, t.TempDir(), harness.ImageSpec{
+		Ref:      criServerRef,
+		Platform: harness.WasmPlatform,
+		Files: map[string][]byte{
+			"/httpserver.wasm": harness.WasmModule(t, "httpserver.wasm"),
+			"/wasitool.wasm":   harness.WasmModule(t, "wasitool.wasm"),
+		},
+		Entrypoint: []string{"/httpserver.wasm"},
+	}, harness.NativePlatform), criServerRef)
+
+	server := runCRIPod(t, d, "server-pod")
+	pausePid := checkPodSandbox(t, d, server)
+	app := createCRIContainerWithEnv(t, d, server, "httpserver", criServerRef,
+		map[string]string{"WASI_TCP_LISTEN": ":8080"}, "/httpserver.wasm")
+	st := waitContainerState(t, d, app, "CONTAINER_RUNNING", 10*time.Second)
+	checkSharesPodNetwork(t, "wasm server", st.Info.Pid, pausePid)
+	// The first listener follows stdio and the root directory "/": fd 4.
+	waitCRILogLine(t, d, app, "listening on :8080 (fd 4)", 60*time.Second)
+
+	client := runCRIPod(t, d, "client-pod")
+	checkPodSandbox(t, d, client)
+	serverIP := inspectPod(t, d, server.id).Status.Network.IP
+	url := "http://" + net.JoinHostPort(serverIP, "8080") + "/"
+	start := time.Now()
+	body, err := httpGetFromNetns(podNetworkNamespacePath(t, d, client), url)
+	if err != nil {
+		t.Fatalf("GET %s from the client pod: %v", url, err)
+	}
+	if want := "hello from wasm on :8080\n"; body != want {
+		t.Errorf("GET %s from the client pod = %q, want %q", url, body, want)
+	}
+	t.Logf("GET %s from another pod: %q in %v", url, body, time.Since(start).Round(time.Microsecond))
+	logServerCosts(t, st.Info.Pid)
+
+	// An exec shares the container's environment, WASI_TCP_LISTEN
+	// included, but not its ports.
+	if got := crictlOK(t, d, "exec", "--sync", app, "/wasitool.wasm", "echo", "from-exec"); got != "from-exec" {
+		t.Errorf("crictl exec --sync in the server's container: %q, want \"from-exec\"", got)
+	}
+	// wasi-libc (C, Rust) looks for preopened directories among the first
+	// fds, where the listeners are too.
+	libc := createCRIContainerWithEnv(t, d, server, "libc-listener", criServerRef,
+		map[string]string{"WASI_TCP_LISTEN": ":9090"}, "/wasitool.wasm", "ls", "/")
+	if st := waitContainerState(t, d, libc, "CONTAINER_EXITED", 30*time.Second); st.Status.ExitCode != 0 ||
+		!strings.Contains(crictlOK(t, d, "logs", libc), "httpserver.wasm") {
+		_, stderr, _ := d.Crictl(t, "logs", libc)
+		t.Errorf("a C guest with a listener listing /: exit code %d, stderr %q; want its files", st.Status.ExitCode, stderr)
+	}
+
+	// SIGTERM ends a serving guest as any other: exit 143, well before the
+	// grace period.
+	start = time.Now()
+	crictlOK(t, d, "stop", "--timeout", "10", app)
+	if elapsed := time.Since(start); elapsed > 5*time.Second {
+		t.Errorf("crictl stop --timeout 10 took %v: SIGTERM did not end the wasm server", elapsed)
+	}
+	if st := waitContainerState(t, d, app, "CONTAINER_EXITED", 10*time.Second); st.Status.ExitCode != 143 {
+		t.Errorf("stopped wasm server exit code %d, want 143 (SIGTERM)", st.Status.ExitCode)
+	}
+
+	// A value the instance cannot honour fails the task's Create (which
+	// CRI makes at StartContainer), saying why.
+	bad := crictlOK(t, d, "create", server.id,
+		criContainerConfig(t, "bad-listen", criServerRef, map[string]string{"WASI_TCP_LISTEN": "8080"}, []string{"/httpserver.wasm"}),
+		server.configPath)
+	if stdout, stderr, err := d.Crictl(t, "start", bad); err == nil || !strings.Contains(stderr, "WASI_TCP_LISTEN=8080") {
+		t.Errorf("crictl start with WASI_TCP_LISTEN=8080: %v, %q %q; want a failure naming the variable", err, stdout, stderr)
+	} else {
+		t.Logf("bad WASI_TCP_LISTEN: %s", strings.TrimSpace(stderr))
+	}
+
+	crictlOK(t, d, "rmp", "-f", client.id)
+	crictlOK(t, d, "rmp", "-f", server.id)
+}
+
+// waitCRILogLine polls `crictl logs` until container id has printed line,
+// and fails the test with what it printed if that takes longer than
+// timeout or the container exits first.
+func waitCRILogLine(t *testing.T, d *harness.CRIDaemon, id, line string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		stdout, stderr, err := d.Crictl(t, "logs", id)
+		if err == nil && strings.Contains("\n"+stdout+stderr, "\n"+line+"\n") {
+			return
+		}
+		if st := inspectContainer(t, d, id); st.Status.State != "CONTAINER_RUNNING" || time.Now().After(deadline) {
+			t.Fatalf("container %s (%s, exit code %d) did not print %q in %v; logs: %q %q (%v)",
+				id, st.Status.State, st.Status.ExitCode, line, timeout, stdout, stderr, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// podNetworkNamespacePath returns the path of pod's network namespace, as
+// CRI put it in the sandbox's runtime spec.
+func podNetworkNamespacePath(t *testing.T, d *harness.CRIDaemon, pod *criPod) string {
+	t.Helper()
+	for _, ns := range inspectPod(t, d, pod.id).Info.RuntimeSpec.Linux.Namespaces {
+		if ns.Type == "network" && ns.Path != "" {
+			return ns.Path
+		}
+	}
+	t.Fatalf("pod %s has no network namespace path", pod.id)
+	return ""
+}
+
+// httpGetFromNetns sends GET url over a connection made from inside the
+// network namespace at netnsPath (the host has no route into the test
+// network) and returns the body of a 200 answer. The connection is made
+// on a thread of its own that enters the namespace and is then thrown away
+// (its goroutine ends locked to it), so no other goroutine runs there.
+func httpGetFromNetns(netnsPath, url string) (string, error) {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return "", err
+	}
+	type dialed struct {
+		conn net.Conn
+		err  error
+	}
+	result := make(chan dialed, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
+		ns, err := os.Open(netnsPath)
+		if err != nil {
+			result <- dialed{err: err}
+			return
+		}
+		defer ns.Close()
+		if err := unix.Setns(int(ns.Fd()), unix.CLONE_NEWNET); err != nil {
+			result <- dialed{err: fmt.Errorf("setns %s: %w", netnsPath, err)}
+			return
+		}
+		conn, err := net.DialTimeout("tcp", req.URL.Host, 10*time.Second)
+		result <- dialed{conn, err}
+	}()
+	r := <-result
+	if r.err != nil {
+		return "", r.err
+	}
+	defer r.conn.Close()
+	r.conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if err := req.Write(r.conn); err != nil {
+		return "", err
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(r.conn), req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err == nil && resp.StatusCode != http.StatusOK {
+		err = fmt.Errorf("%s: %q", resp.Status, body)
+	}
+	return string(body), err
+}
+
+// logServerCosts logs what the idle server process pid costs in CPU over a
+// second (wazero's poll_oneoff does not wait on sockets, so a Go guest
+// waiting for connections spins) and its limit on open files (wazero
+// leaves closed connections open until the instance sweeps them).
+func logServerCosts(t *testing.T, pid int) {
+	t.Helper()
+	cpuTicks := func() int {
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			return 0
+		}
+		fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+2:]))
+		utime, _ := strconv.Atoi(fields[11])
+		stime, _ := strconv.Atoi(fields[12])
+		return utime + stime
+	}
+	before := cpuTicks()
+	time.Sleep(time.Second)
+	spent := cpuTicks() - before // in USER_HZ ticks, 1/100 s: percent of a CPU
+	limit := "unknown"
+	if limits, err := os.ReadFile(fmt.Sprintf("/proc/%d/limits", pid)); err == nil {
+		for _, l := range strings.Split(string(limits), "\n") {
+			if strings.HasPrefix(l, "Max open files") {
+				limit = strings.Join(strings.Fields(l)[3:5], "/")
+			}
+		}
+	}
+	t.Logf("idle wasm server (pid %d): %d%% of a CPU; open files limit (soft/hard) %s", pid, spent, limit)
 }

@@ -19,7 +19,6 @@ import (
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/experimental/sysfs"
-	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 	"github.com/tetratelabs/wazero/sys"
 	"golang.org/x/sys/unix"
 
@@ -44,12 +43,18 @@ type guest struct {
 	config     wazero.ModuleConfig
 	// report is what readying the guest took.
 	report Report
+	// listenEnv is the environment whose WASI_TCP_LISTEN the guest gets
+	// listeners for (listenContext): the container's; nil for an exec.
+	listenEnv []string
 }
 
 // newGuest compiles the module and checks everything that can be checked
 // before it runs, so that Create, not Start, reports a guest that cannot run.
 func newGuest(ctx context.Context, rc *oci.RunConfig, cacheDir string, memoryLimitPages uint32) (*guest, error) {
 	if err := checkStrings(rc); err != nil {
+		return nil, err
+	}
+	if err := checkListenEnv(rc.Env); err != nil {
 		return nil, err
 	}
 	var report Report
@@ -68,7 +73,7 @@ func newGuest(ctx context.Context, rc *oci.RunConfig, cacheDir string, memoryLim
 	report.Compile, report.CacheHit = time.Since(began), cacheHit
 
 	began = time.Now()
-	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
+	if err := instantiateWASI(ctx, rt); err != nil {
 		return nil, fmt.Errorf("instantiate WASI: %w", err)
 	}
 	if err := checkImports(rt, module); err != nil {
@@ -100,6 +105,10 @@ func newGuest(ctx context.Context, rc *oci.RunConfig, cacheDir string, memoryLim
 // entry function of a reactor, and returns the exit status and whether the
 // guest trapped. started runs just before the guest's first instruction.
 func (g *guest) run(ctx context.Context, started func()) (status int, trapped bool) {
+	ctx, err := listenContext(ctx, g.listenEnv) // cannot fail: checked at Create
+	if err != nil {
+		return exitStatus(err)
+	}
 	started()
 	instance, err := g.runtime.InstantiateModule(ctx, g.module, g.config)
 	if err == nil && g.function != "" {

@@ -133,6 +133,12 @@ func prepareInstance(ctx context.Context, commands *bufio.Reader) (*guest, error
 	if err != nil {
 		return nil, err
 	}
+	if !config.MountsReady {
+		// The container's own guest gets its listeners; an exec, which
+		// joined the running instance's namespaces, would find the ports
+		// taken.
+		g.listenEnv = rc.Env
+	}
 	if err := applyProcessSettings(rc); err != nil {
 		return nil, err
 	}
