@@ -277,10 +277,16 @@ func (d *Daemon) leftoverBundles() []string {
 // sha256 of <grpc address>/<namespace>/<group id>, plus a "/debug" variant).
 func (d *Daemon) shimSocketNames(k containerKey) []string {
 	var names []string
+	// runc's shim groups by container id; the wasm shim keys its groups
+	// with an "@wasmedge" suffix: one container, or all of a namespace's
+	// containers outside pods.
+	groups := []string{k.id, k.id + "@wasmedge", "namespace/" + k.namespace + "@wasmedge"}
 	for _, dir := range []string{globalShimSocketDir, d.SocketDir} {
-		base := filepath.Join(d.Address, k.namespace, k.id)
-		for _, p := range []string{base, filepath.Join(base, "debug")} {
-			names = append(names, filepath.Join(dir, fmt.Sprintf("%x", sha256.Sum256([]byte(p)))))
+		for _, group := range groups {
+			base := filepath.Join(d.Address, k.namespace, group)
+			for _, p := range []string{base, filepath.Join(base, "debug")} {
+				names = append(names, filepath.Join(dir, fmt.Sprintf("%x", sha256.Sum256([]byte(p)))))
+			}
 		}
 	}
 	return names
