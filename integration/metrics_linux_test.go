@@ -106,15 +106,25 @@ func testInstanceSeries(t *testing.T, d *harness.Daemon, c *client.Client, m met
 	fams := waitForScrape(t, m.exporter, "the container's memory series and first instruction", func(f families) bool {
 		return f.sum("wasmedge_shim_instance_resident_memory_bytes", init) > 0 &&
 			f.sum("wasmedge_shim_instance_cgroup_memory_usage_bytes", init) > 0 &&
+			f.sum("wasmedge_shim_instance_linear_memory_bytes", init) > 0 &&
 			firstInstructions(f) >= 1
 	})
+	// The instance reports its guest's linear memory (wasitool, compiled C,
+	// has some from the start) as soon as it exists.
+	linear := fams.sum("wasmedge_shim_instance_linear_memory_bytes", init)
+	if peak := fams.sum("wasmedge_shim_instance_linear_memory_peak_bytes", init); peak < linear {
+		t.Errorf("linear memory peak %v B below its size %v B", peak, linear)
+	}
+	if linear < 64<<10 || int64(linear)%(64<<10) != 0 {
+		t.Errorf("linear memory %v B is not a whole number of 64 KiB pages", linear)
+	}
 	if got := fams.sum("wasmedge_shim_instance_info", map[string]string{"container_id": id, "pod": "web-0", "module": "/wasitool.wasm"}); got != 1 {
 		t.Errorf("wasmedge_shim_instance_info for %s: %v, want 1", id, got)
 	}
-	t.Logf("resident %v B, PSS %v B, cgroup usage %v B",
+	t.Logf("resident %v B, PSS %v B, cgroup usage %v B, linear memory %v B",
 		fams.sum("wasmedge_shim_instance_resident_memory_bytes", init),
 		fams.sum("wasmedge_shim_instance_pss_bytes", init),
-		fams.sum("wasmedge_shim_instance_cgroup_memory_usage_bytes", init))
+		fams.sum("wasmedge_shim_instance_cgroup_memory_usage_bytes", init), linear)
 	if grown := firstInstructions(fams); grown != 1 {
 		t.Errorf("first_instruction observed %d more times, want 1", grown)
 	}
@@ -146,7 +156,8 @@ func testInstanceSeries(t *testing.T, d *harness.Daemon, c *client.Client, m met
 	}
 	execLabels := map[string]string{"container_id": id, "exec_id": "e1"}
 	waitForScrape(t, m.exporter, "the exec's series", func(f families) bool {
-		return f.sum("wasmedge_shim_instance_resident_memory_bytes", execLabels) > 0
+		return f.sum("wasmedge_shim_instance_resident_memory_bytes", execLabels) > 0 &&
+			f.sum("wasmedge_shim_instance_linear_memory_bytes", execLabels) > 0
 	})
 	if err := exec.Kill(tk.ctx, syscall.SIGKILL); err != nil {
 		t.Fatal(err)

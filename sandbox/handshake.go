@@ -21,7 +21,10 @@ import (
 //     writes a runEvent with StartedAt just before the guest's first
 //     instruction, and a runEvent with Trap before it exits with
 //     TrapExitStatus, so that the shim can tell a trap from a SIGABRT, which
-//     ends with the same status. The instance's exit closes the pipe.
+//     ends with the same status. While the guest runs, runEvents with Memory
+//     report its linear memory: once as soon as the memory exists, then
+//     every memoryReportInterval if it changed. The instance's exit closes
+//     the pipe.
 //
 // The shim writes the configuration only after Options.Setup returned, so the
 // instance does no work before it sits in the container's cgroup.
@@ -29,9 +32,11 @@ const (
 	controlFD = 3
 	statusFD  = 4
 	startByte = 'S'
-	// statusLimit bounds what the shim reads from the status pipe in all,
-	// so a misbehaving child cannot make it buffer without end.
-	statusLimit = 64 << 10
+	// statusLineLimit bounds a line the shim reads from the status pipe, so
+	// a misbehaving child cannot make it buffer without end. It bounds a
+	// line, not the whole stream: memory reports keep coming for as long as
+	// a guest runs and grows.
+	statusLineLimit = 64 << 10
 )
 
 // instanceConfig is what the shim sends an instance process.
@@ -85,6 +90,11 @@ type runEvent struct {
 	StartedAt int64 `json:"startedAt,omitempty"`
 	// Trap says the guest trapped; the instance exits with TrapExitStatus.
 	Trap bool `json:"trap,omitempty"`
+	// Memory is the size of the guest's linear memory in bytes, set on a
+	// memory report; a pointer because an empty memory is a size too.
+	Memory *uint64 `json:"memory,omitempty"`
+	// MemoryPeak is the largest Memory has been, on a memory report.
+	MemoryPeak uint64 `json:"memoryPeak,omitempty"`
 }
 
 // failureKind carries the category of a failure across the status pipe, so

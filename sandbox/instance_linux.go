@@ -11,6 +11,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -59,7 +60,7 @@ func runInstance() int {
 		exitOnTerminationSignals()
 	}
 	control := os.NewFile(controlFD, "control")
-	status := os.NewFile(statusFD, "status")
+	status := &statusWriter{file: os.NewFile(statusFD, "status")}
 	commands := bufio.NewReader(control)
 	ctx := context.Background()
 
@@ -73,7 +74,7 @@ func runInstance() int {
 		return notReadyExitStatus
 	}
 	if err != nil {
-		status.Close()
+		status.file.Close()
 		return notReadyExitStatus
 	}
 	if g.moduleSize >= freeMemoryAbove {
@@ -89,13 +90,20 @@ func runInstance() int {
 	control.Close()
 	// The shim may have stopped listening (it only reads while it cares);
 	// a failed report must not keep the guest from running.
-	code, trapped := g.run(ctx, func() {
+	meter := newMemoryMeter()
+	stopReports := make(chan struct{})
+	code, trapped := g.run(withMemoryMeter(ctx, meter), func() {
 		_ = sendLine(status, runEvent{StartedAt: time.Now().UnixNano()})
+		go meter.report(stopReports, memoryReportInterval, func(size, peak uint64) {
+			_ = sendLine(status, runEvent{Memory: &size, MemoryPeak: peak})
+		})
 	})
+	close(stopReports)
 	if trapped {
 		_ = sendLine(status, runEvent{Trap: true})
 	}
-	status.Close()
+	// Not closed: a memory report still being written must not find the
+	// descriptor closed, or reused. The exit closes it.
 	return code
 }
 
@@ -145,12 +153,22 @@ func prepareInstance(ctx context.Context, commands *bufio.Reader) (*guest, error
 	return g, nil
 }
 
+// statusWriter is the instance's end of the status pipe. The guest's
+// goroutine and the memory reports write on it; the lock keeps their lines
+// whole.
+type statusWriter struct {
+	mu   sync.Mutex
+	file *os.File
+}
+
 // sendLine writes one line of JSON on the status pipe.
-func sendLine(status *os.File, v any) error {
+func sendLine(status *statusWriter, v any) error {
 	data, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
-	_, err = status.Write(append(data, '\n'))
+	status.mu.Lock()
+	defer status.mu.Unlock()
+	_, err = status.file.Write(append(data, '\n'))
 	return err
 }

@@ -324,6 +324,8 @@ func TestSpawnWithMisbehavingInstance(t *testing.T) {
 			wantMsg: "ended before it was ready"},
 		{name: "reports garbage", script: "read config <&3; echo garbage >&4", timeout: 10 * time.Second,
 			wantMsg: "unreadable status"},
+		{name: "reports a line without end", script: "read config <&3; head -c 70000 /dev/zero | tr '\\0' x >&4; exec sleep 100",
+			timeout: 10 * time.Second, wantMsg: "status line longer than 65536 bytes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

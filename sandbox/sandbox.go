@@ -69,4 +69,10 @@ type Options struct {
 	// it did so. It runs on a goroutine of the Instance's, while Close
 	// waits for it: it must not wait for anything that calls Close.
 	Started func(at time.Time)
+	// Memory, when set, is called with the size of the guest's linear
+	// memory in bytes, now and at its largest, as the instance reports it
+	// after Start: once as soon as the memory exists, then about every
+	// second while the guest runs, when it changed. A guest without memory
+	// reports none. It runs like Started, on the same goroutine.
+	Memory func(size, peak uint64)
 }

@@ -31,6 +31,8 @@ type Instance struct {
 	report Report
 	// onStarted is Options.Started.
 	onStarted func(time.Time)
+	// onMemory is Options.Memory.
+	onMemory func(size, peak uint64)
 
 	mu sync.Mutex
 	// control is the write end of the control pipe until Start sent the start
@@ -142,9 +144,9 @@ func Spawn(ctx context.Context, rc *oci.RunConfig, stdio Stdio, opts Options) (*
 	if _, err := controlWrite.Write(append(config, '\n')); err != nil {
 		return abort(fmt.Errorf("spawn instance %q: send configuration to process %d: %w", rc.ID, pid, err))
 	}
-	// One reader for the pipe's whole life, bounded in all: the ready report
-	// and the run events after it.
-	lines := bufio.NewReader(io.LimitReader(statusRead, statusLimit))
+	// One reader for the pipe's whole life: the ready report and the run
+	// events after it. Its buffer is the longest line it takes.
+	lines := bufio.NewReaderSize(statusRead, statusLineLimit)
 	report, err := awaitStatus(ctx, statusRead, lines)
 	if err != nil {
 		return abort(fmt.Errorf("spawn instance %q: process %d: %w", rc.ID, pid, err))
@@ -155,6 +157,7 @@ func Spawn(ctx context.Context, rc *oci.RunConfig, stdio Stdio, opts Options) (*
 	inst := &Instance{
 		process:     cmd.Process,
 		onStarted:   opts.Started,
+		onMemory:    opts.Memory,
 		control:     controlWrite,
 		status:      statusRead,
 		statusLines: lines,
@@ -249,13 +252,17 @@ func awaitStatus(ctx context.Context, status *os.File, lines *bufio.Reader) (sta
 
 // readLine reads one line from the status pipe, without its newline. A last
 // line cut short by end of file is still a line; io.EOF comes only when no
-// byte is left.
+// byte is left. A line longer than the reader's buffer is an error.
 func readLine(lines *bufio.Reader) ([]byte, error) {
-	line, err := lines.ReadBytes('\n')
+	line, err := lines.ReadSlice('\n')
+	if errors.Is(err, bufio.ErrBufferFull) {
+		return nil, fmt.Errorf("status line longer than %d bytes", lines.Size())
+	}
 	if len(line) > 0 && errors.Is(err, io.EOF) {
 		err = nil
 	}
-	return bytes.TrimSuffix(line, []byte{'\n'}), err
+	// The slice is the reader's buffer, which the next read overwrites.
+	return bytes.Clone(bytes.TrimSuffix(line, []byte{'\n'})), err
 }
 
 // readRunEvents records what the instance reports after Start until it
@@ -286,6 +293,9 @@ func (i *Instance) readRunEvents(status *os.File, lines *bufio.Reader, done chan
 			i.mu.Lock()
 			i.trapped = true
 			i.mu.Unlock()
+		}
+		if event.Memory != nil && i.onMemory != nil {
+			i.onMemory(*event.Memory, max(event.MemoryPeak, *event.Memory))
 		}
 	}
 }

@@ -82,6 +82,15 @@ func (s *Service) observeReady(p *process, inst *sandbox.Instance) {
 	s.metrics.AddInstance(p.info, inst.Pid())
 }
 
+// observeMemory returns the sandbox.Options.Memory of p's instance: it
+// records the guest's linear memory in p's series. Like Started, it runs
+// while the instance's Close may wait for it, so it takes no process lock.
+func (s *Service) observeMemory(p *process) func(size, peak uint64) {
+	return func(size, peak uint64) {
+		s.metrics.SetInstanceMemory(p.info.Namespace, p.info.ContainerID, p.info.ExecID, size, peak)
+	}
+}
+
 // observeExit counts an instance's exit under its reason. Call it after the
 // instance was closed, when its trap report is final.
 func (s *Service) observeExit(p *process, status int) {

@@ -338,6 +338,7 @@ func (s *Service) spawn(ctx context.Context, c *container, p *process, joinOf *s
 		Started: func(at time.Time) {
 			s.metrics.ObservePhase(metrics.PhaseFirstInstruction, at.Sub(p.requested))
 		},
+		Memory: s.observeMemory(p),
 	})
 	pio.releaseChild()
 	if err != nil {
