@@ -242,3 +242,28 @@ type containersContainer = containers.Container
 
 // cioNull discards a process's streams.
 func cioNull() cio.Creator { return cio.NullIO }
+
+// startExec starts args as exec execID in the task's container, with the
+// container's process spec otherwise, discarding its streams; it returns the
+// process and its exit channel.
+func (tk *task) startExec(execID string, args ...string) (client.Process, <-chan client.ExitStatus) {
+	tk.t.Helper()
+	spec, err := tk.container.Spec(tk.ctx)
+	if err != nil {
+		tk.t.Fatal(err)
+	}
+	pspec := *spec.Process
+	pspec.Args = args
+	exec, err := tk.task.Exec(tk.ctx, execID, &pspec, cioNull())
+	if err != nil {
+		tk.t.Fatalf("exec %s: %v", execID, err)
+	}
+	exitC, err := exec.Wait(tk.ctx)
+	if err != nil {
+		tk.t.Fatal(err)
+	}
+	if err := exec.Start(tk.ctx); err != nil {
+		tk.t.Fatalf("start exec %s: %v", execID, err)
+	}
+	return exec, exitC
+}

@@ -259,23 +259,7 @@ func testUpdate(t *testing.T, d *harness.Daemon, c *client.Client) {
 // testKillAll signals the container's init and its execs at once.
 func testKillAll(t *testing.T, d *harness.Daemon, c *client.Client) {
 	tk := startTask(t, d, c, uniqueID("killall"), wasmImage(t, d, c), nil, oci.WithProcessArgs("/wasitool.wasm", "sleep", "600"))
-	spec, err := tk.container.Spec(tk.ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pspec := *spec.Process
-	pspec.Args = []string{"/wasitool.wasm", "spin"}
-	exec, err := tk.task.Exec(tk.ctx, "spinner", &pspec, cioNull())
-	if err != nil {
-		t.Fatal(err)
-	}
-	execExit, err := exec.Wait(tk.ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := exec.Start(tk.ctx); err != nil {
-		t.Fatal(err)
-	}
+	exec, execExit := tk.startExec("spinner", "/wasitool.wasm", "spin")
 	res := ctr(t, d, "task", "kill", "--all", "-s", "SIGKILL", tk.container.ID())
 	if res.status != 0 {
 		t.Fatalf("ctr task kill --all: %s", res.stderr)
@@ -373,23 +357,7 @@ func testOOMKill(t *testing.T, d *harness.Daemon, c *client.Client) {
 	tk := startTask(t, d, c, uniqueID("oomkill"), wasmImage(t, d, c), nil,
 		oci.WithProcessArgs("/wasitool.wasm", "alloc", "36", "hold"),
 		withResources(&specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: &limit}}))
-	spec, err := tk.container.Spec(tk.ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pspec := *spec.Process
-	pspec.Args = []string{"/wasitool.wasm", "alloc", "36", "hold"}
-	exec, err := tk.task.Exec(tk.ctx, "hog", &pspec, cioNull())
-	if err != nil {
-		t.Fatal(err)
-	}
-	execExit, err := exec.Wait(tk.ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := exec.Start(tk.ctx); err != nil {
-		t.Fatal(err)
-	}
+	exec, execExit := tk.startExec("hog", "/wasitool.wasm", "alloc", "36", "hold")
 	select {
 	case env := <-evC:
 		if !strings.Contains(string(env.Event.GetValue()), tk.container.ID()) {

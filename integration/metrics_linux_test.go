@@ -20,7 +20,6 @@ import (
 	"time"
 
 	"github.com/containerd/containerd/v2/client"
-	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/containerd/v2/pkg/oci"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	dto "github.com/prometheus/client_model/go"
@@ -137,23 +136,7 @@ func testInstanceSeries(t *testing.T, d *harness.Daemon, c *client.Client, m met
 	})
 
 	// An exec has series of its own, which go with it.
-	spec, err := tk.container.Spec(tk.ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pspec := *spec.Process
-	pspec.Args = []string{"/wasitool.wasm", "sleep", "600"}
-	exec, err := tk.task.Exec(tk.ctx, "e1", &pspec, cio.NullIO)
-	if err != nil {
-		t.Fatal(err)
-	}
-	execExit, err := exec.Wait(tk.ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := exec.Start(tk.ctx); err != nil {
-		t.Fatal(err)
-	}
+	exec, execExit := tk.startExec("e1", "/wasitool.wasm", "sleep", "600")
 	execLabels := map[string]string{"container_id": id, "exec_id": "e1"}
 	waitForScrape(t, m.exporter, "the exec's series", func(f families) bool {
 		return f.sum("wasmedge_shim_instance_resident_memory_bytes", execLabels) > 0 &&
@@ -319,23 +302,7 @@ func testOOMExit(t *testing.T, d *harness.Daemon, c *client.Client, m metricsSet
 	hold := []string{"/wasitool.wasm", "alloc", "36", "hold"}
 	tk := startTask(t, d, c, uniqueID("oomexit"), wasmImage(t, d, c), nil,
 		oci.WithProcessArgs(hold...), withResources(&specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: &limit}}))
-	spec, err := tk.container.Spec(tk.ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pspec := *spec.Process
-	pspec.Args = hold
-	exec, err := tk.task.Exec(tk.ctx, "hog", &pspec, cioNull())
-	if err != nil {
-		t.Fatal(err)
-	}
-	execExit, err := exec.Wait(tk.ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := exec.Start(tk.ctx); err != nil {
-		t.Fatal(err)
-	}
+	exec, execExit := tk.startExec("hog", hold...)
 	waitForScrape(t, m.exporter, "an exit by OOM kill", func(f families) bool {
 		return f.sum("wasmedge_shim_instance_exits_total", oom) > before
 	})
