@@ -71,36 +71,53 @@ func (m *memoryMeter) read() (size, peak uint64) {
 }
 
 // report sends the meter's reading whenever it changed, once as soon as the
-// guest's memory exists and then every interval, until stop is closed. A
-// guest without memory has nothing to report.
+// guest's memory exists and then at most every interval, until stop is
+// closed. A guest without memory has nothing to report. While the memory
+// stays the same the checks back off to maxReportBackoff intervals apart, so
+// that hundreds of idle guests cost no CPU worth measuring.
 func (m *memoryMeter) report(stop <-chan struct{}, interval time.Duration, send func(size, peak uint64)) {
-	ticker := time.NewTicker(interval)
-	defer ticker.Stop()
+	timer := time.NewTimer(interval)
+	defer timer.Stop()
+	wait := interval
 	allocated := m.allocated
 	var sentSize, sentPeak uint64
 	sent := false
 	for {
+		fromTimer := false
 		select {
 		case <-stop:
 			return
 		case <-allocated:
 			// Closed: a receive would always succeed from now on.
 			allocated = nil
-		case <-ticker.C:
+		case <-timer.C:
+			fromTimer = true
 		}
+		changed := false
 		select {
 		case <-m.allocated:
+			size, peak := m.read()
+			if !sent || size != sentSize || peak != sentPeak {
+				send(size, peak)
+				sentSize, sentPeak, sent, changed = size, peak, true, true
+			}
 		default:
-			continue
 		}
-		size, peak := m.read()
-		if sent && size == sentSize && peak == sentPeak {
-			continue
+		if !fromTimer {
+			continue // the timer is still armed
 		}
-		send(size, peak)
-		sentSize, sentPeak, sent = size, peak, true
+		if changed {
+			wait = interval
+		} else {
+			wait = min(2*wait, maxReportBackoff*interval)
+		}
+		timer.Reset(wait)
 	}
 }
+
+// maxReportBackoff bounds how many intervals apart the checks of an
+// unchanging memory drift.
+const maxReportBackoff = 4
 
 // meteredMemory is one linear memory backed by a memoryMeter.
 type meteredMemory struct {

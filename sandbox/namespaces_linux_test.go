@@ -120,16 +120,34 @@ func namespaceHolder(t *testing.T, kinds ...string) int {
 	}
 }
 
-// namespaceAlive says whether any process is in the namespace link (e.g.
+// namespaceAlive says whether a process of this test is in the namespace link (e.g.
 // "net:[4026532000]").
+//
+// Only this test process (its descriptors) and its children count: other
+// processes on the machine create namespaces all the time, and the kernel
+// reuses a freed namespace's inode number.
 func namespaceAlive(t *testing.T, name, link string) bool {
 	t.Helper()
+	for _, fd := range openNamespaceFiles(t) {
+		if fd == link {
+			return true
+		}
+	}
 	procs, err := filepath.Glob("/proc/[0-9]*/ns/" + name)
 	if err != nil {
 		t.Fatal(err)
 	}
+	self := os.Getpid()
 	for _, p := range procs {
-		if l, err := os.Readlink(p); err == nil && l == link {
+		if l, err := os.Readlink(p); err != nil || l != link {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join(filepath.Dir(filepath.Dir(p)), "stat"))
+		if err != nil {
+			continue // gone meanwhile
+		}
+		fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+		if len(fields) > 1 && fields[1] == strconv.Itoa(self) {
 			return true
 		}
 	}
