@@ -4,15 +4,14 @@ package sandbox
 
 import (
 	"context"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/tetratelabs/wazero/experimental"
 )
 
-// memoryReportInterval is how often the instance reports its guest's linear
-// memory while the guest runs (only when it changed).
+// memoryReportInterval is how often at most the instance reports its
+// guest's linear memory (only when it changed).
 const memoryReportInterval = time.Second
 
 // memoryMeter is the wazero memory allocator of an instance's guest: it
@@ -27,14 +26,13 @@ type memoryMeter struct {
 	// size and peak are the linear memory's length in bytes, now and at
 	// its largest.
 	size, peak atomic.Uint64
-	// allocated is closed once the guest's memory exists, so that the
-	// first report need not wait a whole interval.
-	allocated     chan struct{}
-	allocatedOnce sync.Once
+	// changed holds a signal when the memory grew since the reporter last
+	// looked.
+	changed chan struct{}
 }
 
 func newMemoryMeter() *memoryMeter {
-	return &memoryMeter{allocated: make(chan struct{})}
+	return &memoryMeter{changed: make(chan struct{}, 1)}
 }
 
 // withMemoryMeter makes the modules instantiated with the returned context
@@ -60,7 +58,10 @@ func (m *memoryMeter) record(size uint64) {
 			break
 		}
 	}
-	m.allocatedOnce.Do(func() { close(m.allocated) })
+	select {
+	case m.changed <- struct{}{}:
+	default: // a signal is pending already
+	}
 }
 
 // read returns the linear memory's size now and at its peak.
@@ -70,54 +71,32 @@ func (m *memoryMeter) read() (size, peak uint64) {
 	return size, max(size, m.peak.Load())
 }
 
-// report sends the meter's reading whenever it changed, once as soon as the
-// guest's memory exists and then at most every interval, until stop is
-// closed. A guest without memory has nothing to report. While the memory
-// stays the same the checks back off to maxReportBackoff intervals apart, so
-// that hundreds of idle guests cost no CPU worth measuring.
+// report sends the meter's reading whenever it changed — the first time as
+// soon as the guest's memory exists — at most once an interval, until stop
+// is closed. It waits for the allocator's signal rather than polling, so an
+// idle guest costs nothing; a guest without memory has nothing to report.
 func (m *memoryMeter) report(stop <-chan struct{}, interval time.Duration, send func(size, peak uint64)) {
-	timer := time.NewTimer(interval)
-	defer timer.Stop()
-	wait := interval
-	allocated := m.allocated
 	var sentSize, sentPeak uint64
 	sent := false
 	for {
-		fromTimer := false
 		select {
 		case <-stop:
 			return
-		case <-allocated:
-			// Closed: a receive would always succeed from now on.
-			allocated = nil
-		case <-timer.C:
-			fromTimer = true
+		case <-m.changed:
 		}
-		changed := false
+		if size, peak := m.read(); !sent || size != sentSize || peak != sentPeak {
+			send(size, peak)
+			sentSize, sentPeak, sent = size, peak, true
+		}
+		// However often the guest grows, one report an interval; a change
+		// meanwhile is still signalled when this wait ends.
 		select {
-		case <-m.allocated:
-			size, peak := m.read()
-			if !sent || size != sentSize || peak != sentPeak {
-				send(size, peak)
-				sentSize, sentPeak, sent, changed = size, peak, true, true
-			}
-		default:
+		case <-stop:
+			return
+		case <-time.After(interval):
 		}
-		if !fromTimer {
-			continue // the timer is still armed
-		}
-		if changed {
-			wait = interval
-		} else {
-			wait = min(2*wait, maxReportBackoff*interval)
-		}
-		timer.Reset(wait)
 	}
 }
-
-// maxReportBackoff bounds how many intervals apart the checks of an
-// unchanging memory drift.
-const maxReportBackoff = 4
 
 // meteredMemory is one linear memory backed by a memoryMeter.
 type meteredMemory struct {

@@ -82,9 +82,9 @@ func TestMeteredMemoryReallocate(t *testing.T) {
 				t.Errorf("meter reads %d, peak %d; want %d, peak %d", size, peak, tt.wantSize, tt.wantPeak)
 			}
 			select {
-			case <-meter.allocated:
+			case <-meter.changed:
 			default:
-				t.Error("allocated not closed after the first Reallocate")
+				t.Error("no change signalled after Reallocate")
 			}
 			mem.Free()
 			if size, peak := meter.read(); size != 0 || peak != tt.wantPeak {
