@@ -267,3 +267,28 @@ func (tk *task) startExec(execID string, args ...string) (client.Process, <-chan
 	}
 	return exec, exitC
 }
+
+// daemonTest is one case of a suite run on each containerd version.
+type daemonTest struct {
+	name string
+	run  func(*testing.T, *harness.Daemon, *client.Client)
+}
+
+// runOnEachDaemon runs tests in order against a private daemon of each
+// version with the wasm test image imported; every case must leave the
+// daemon clean: no task, container, shim process, mount or socket.
+func runOnEachDaemon(t *testing.T, tests []daemonTest) {
+	for _, version := range versions {
+		t.Run("containerd-"+version, func(t *testing.T) {
+			d := harness.StartDaemon(t, version)
+			importTestImage(t, d)
+			c := d.Client(t)
+			for _, tc := range tests {
+				t.Run(tc.name, func(t *testing.T) {
+					tc.run(t, d, c)
+					d.AssertClean(t)
+				})
+			}
+		})
+	}
+}

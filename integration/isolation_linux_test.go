@@ -26,25 +26,10 @@ import (
 // kernel and for containerd: its own cgroup with the spec's limits, stats,
 // pause/resume, live updates, kill --all, and nothing left after delete.
 func TestIsolation(t *testing.T) {
-	for _, version := range versions {
-		t.Run("containerd-"+version, func(t *testing.T) {
-			d := harness.StartDaemon(t, version)
-			importTestImage(t, d)
-			c := d.Client(t)
-			for _, tc := range isolationTests {
-				t.Run(tc.name, func(t *testing.T) {
-					tc.run(t, d, c)
-					d.AssertClean(t)
-				})
-			}
-		})
-	}
+	runOnEachDaemon(t, isolationTests)
 }
 
-var isolationTests = []struct {
-	name string
-	run  func(*testing.T, *harness.Daemon, *client.Client)
-}{
+var isolationTests = []daemonTest{
 	{"cgroup-limits", testCgroupLimits},
 	{"stats-and-pids", testStatsAndPids},
 	{"pause-resume", testPauseResume},

@@ -32,25 +32,10 @@ var versions = []string{harness.Version16, harness.Version24}
 // client on each containerd version. Every subtest ends with the daemon
 // clean: no task, container, shim process, mount or socket left.
 func TestShim(t *testing.T) {
-	for _, version := range versions {
-		t.Run("containerd-"+version, func(t *testing.T) {
-			d := harness.StartDaemon(t, version)
-			importTestImage(t, d)
-			c := d.Client(t)
-			for _, tc := range shimTests {
-				t.Run(tc.name, func(t *testing.T) {
-					tc.run(t, d, c)
-					d.AssertClean(t)
-				})
-			}
-		})
-	}
+	runOnEachDaemon(t, shimTests)
 }
 
-var shimTests = []struct {
-	name string
-	run  func(*testing.T, *harness.Daemon, *client.Client)
-}{
+var shimTests = []daemonTest{
 	{"output", testOutput},
 	{"args", testArgs},
 	{"env", testEnv},
