@@ -34,8 +34,15 @@ deps:
 # cgo only for the instance's entry into its namespaces (sandbox/nsenter_linux.c),
 # linked statically against glibc so the binary runs whatever the host's libc;
 # netgo and osusergo keep out glibc's NSS, which a static binary cannot load.
+#
+# The instance process is built on its own (it links only the engine and the
+# sandbox) and embedded in the shim, which writes it out once per node.
+STATIC_GO := CGO_ENABLED=1 $(GO) build -trimpath -ldflags '-s -w -extldflags=-static'
+INSTANCE  := cmd/containerd-shim-wasmedge/wasmedge-instance
+
 build:
-	CGO_ENABLED=1 $(GO) build -trimpath -tags netgo,osusergo -ldflags '-s -w -extldflags=-static' -o $(SHIM) ./cmd/containerd-shim-wasmedge
+	$(STATIC_GO) -tags netgo,osusergo -o $(INSTANCE) ./cmd/wasmedge-instance
+	$(STATIC_GO) -tags netgo,osusergo,embed_instance -o $(SHIM) ./cmd/containerd-shim-wasmedge
 
 wasm: $(WASM_FILES)
 
@@ -93,4 +100,4 @@ bench-smoke: build wasm
 	$(BENCH_ENV) $(GO) run ./bench -smoke $(BENCH_FLAGS)
 
 clean:
-	rm -rf bin build
+	rm -rf bin build $(INSTANCE)

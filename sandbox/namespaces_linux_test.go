@@ -521,3 +521,33 @@ func TestNsenterNamesMatch(t *testing.T) {
 		}
 	}
 }
+
+// TestJoinFromLongExecutablePath runs the instance from a path far longer
+// than the usual install paths: the constructor must still recognise the
+// instance and join the namespace (it once read only 64 bytes of its
+// command line and skipped the plan for long paths).
+func TestJoinFromLongExecutablePath(t *testing.T) {
+	requireCgo(t)
+	holder := namespaceHolder(t, "net")
+	exe, err := filepath.Abs(instanceExe())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), strings.Repeat("a-long-installation-directory/", 8))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	long := filepath.Join(dir, "wasmedge-instance-with-a-long-name")
+	if err := os.Symlink(exe, long); err != nil {
+		t.Fatal(err)
+	}
+	rc := runConfig(t, "hello")
+	rc.Namespaces = []oci.Namespace{{Type: oci.NamespaceNetwork, Path: fmt.Sprintf("/proc/%d/ns/net", holder)}}
+	inst := spawnReady(t, rc, Options{Exe: long})
+	if got, want := nsLink(t, inst.Pid(), "net"), nsLink(t, holder, "net"); got != want {
+		t.Errorf("instance at a %d-byte path is in %s, want %s", len(long), got, want)
+	}
+	if status := startAndWait(t, inst); status != 0 {
+		t.Errorf("status %d", status)
+	}
+}

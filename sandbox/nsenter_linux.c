@@ -60,7 +60,9 @@ static int clone_flag(const char *type, size_t len) {
 // to "<exe> instance ...", never to the shim itself should the variable leak
 // into its environment.
 static int is_instance(void) {
-	char cmdline[64];
+	// Room for any executable path (PATH_MAX) and the command after it: a
+	// short buffer would cut a long argv[0] and skip the plan silently.
+	char cmdline[4096 + 64];
 	int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		return 0;

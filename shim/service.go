@@ -318,7 +318,13 @@ func (s *Service) spawn(ctx context.Context, c *container, p *process, joinOf *s
 		}
 	}()
 	p.cgroup = c.cgroup
+	exe, err := instanceExe()
+	if err != nil {
+		// The shim binary can serve as the instance too, only heavier.
+		c.logger(ctx).WithError(err).Warn("using the shim binary as instance")
+	}
 	inst, err := sandbox.Spawn(ctx, p.run, pio.child, sandbox.Options{
+		Exe:              exe,
 		CacheDir:         s.cacheDir,
 		JoinNamespacesOf: joinOf,
 		MemoryLimitPages: cgroup.WasmMemoryPages(c.cgroup.MemoryLimit()),

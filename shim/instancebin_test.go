@@ -1,0 +1,54 @@
+//go:build linux
+
+package shim
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestInstallInstanceBinary(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "bin")
+	bin := []byte("\x7fELF pretend binary")
+	path, err := installInstanceBinary(dir, bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(path)
+	if err != nil || !bytes.Equal(got, bin) {
+		t.Fatalf("written %q, %v", got, err)
+	}
+	if st, _ := os.Stat(path); st.Mode().Perm() != 0o755 {
+		t.Errorf("mode %v", st.Mode())
+	}
+	// The same content again: the same file, nothing rewritten.
+	before, _ := os.Stat(path)
+	again, err := installInstanceBinary(dir, bin)
+	if err != nil || again != path {
+		t.Fatalf("second install %q, %v", again, err)
+	}
+	if after, _ := os.Stat(path); !os.SameFile(before, after) {
+		t.Errorf("file replaced although its content was right")
+	}
+	// A damaged file of that name is replaced.
+	if err := os.WriteFile(path, []byte("broken"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := installInstanceBinary(dir, bin); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(path); !bytes.Equal(got, bin) {
+		t.Errorf("damaged file kept: %q", got)
+	}
+	// Another version gets a name of its own.
+	other, err := installInstanceBinary(dir, []byte("another version"))
+	if err != nil || other == path {
+		t.Fatalf("other version at %q, %v", other, err)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 2 {
+		t.Errorf("%d files in %s, want 2 (no temporary left)", len(entries), dir)
+	}
+}
