@@ -3,7 +3,6 @@
 package shim
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -47,7 +46,10 @@ func instanceExe() (string, error) {
 func installInstanceBinary(dir string, bin []byte) (string, error) {
 	sum := sha256.Sum256(bin)
 	path := filepath.Join(dir, "wasmedge-instance-"+hex.EncodeToString(sum[:8]))
-	if have, err := os.ReadFile(path); err == nil && bytes.Equal(have, bin) {
+	// The name carries the content's hash and files only ever appear whole
+	// (rename), so a file of the right size is the right file; a short or
+	// damaged one is replaced.
+	if st, err := os.Stat(path); err == nil && st.Mode().IsRegular() && st.Size() == int64(len(bin)) {
 		return path, nil
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {

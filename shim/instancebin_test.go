@@ -32,8 +32,8 @@ func TestInstallInstanceBinary(t *testing.T) {
 	if after, _ := os.Stat(path); !os.SameFile(before, after) {
 		t.Errorf("file replaced although its content was right")
 	}
-	// A damaged file of that name is replaced.
-	if err := os.WriteFile(path, []byte("broken"), 0o755); err != nil {
+	// A truncated file of that name is replaced.
+	if err := os.WriteFile(path, bin[:4], 0o755); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := installInstanceBinary(dir, bin); err != nil {
