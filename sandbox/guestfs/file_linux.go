@@ -97,29 +97,31 @@ func (f *file) SetAppend(enable bool) experimentalsys.Errno {
 	if errno := f.checkFile(); errno != 0 {
 		return errno
 	}
-	if err := f.setStatusFlag(unix.O_APPEND, enable); err != nil {
-		return experimentalsys.UnwrapOSError(err)
-	}
-	if enable {
-		f.flag |= experimentalsys.O_APPEND
-	} else {
-		f.flag &^= experimentalsys.O_APPEND
-	}
-	return 0
+	return f.setStatusFlag(unix.O_APPEND, experimentalsys.O_APPEND, enable)
 }
 
-func (f *file) setStatusFlag(bit int, enable bool) error {
+// setStatusFlag turns the descriptor's status flag bit on or off and keeps
+// f.flag, which wazero reads back, in step with it (oflag is the same flag
+// in wazero's terms).
+func (f *file) setStatusFlag(bit int, oflag experimentalsys.Oflag, enable bool) experimentalsys.Errno {
 	flags, err := unix.FcntlInt(uintptr(f.fd), unix.F_GETFL, 0)
 	if err != nil {
-		return err
+		return experimentalsys.UnwrapOSError(err)
 	}
 	if enable {
 		flags |= bit
 	} else {
 		flags &^= bit
 	}
-	_, err = unix.FcntlInt(uintptr(f.fd), unix.F_SETFL, flags)
-	return err
+	if _, err := unix.FcntlInt(uintptr(f.fd), unix.F_SETFL, flags); err != nil {
+		return experimentalsys.UnwrapOSError(err)
+	}
+	if enable {
+		f.flag |= oflag
+	} else {
+		f.flag &^= oflag
+	}
+	return 0
 }
 
 // IsNonblock implements experimental/sys.PollableFile.
@@ -132,15 +134,7 @@ func (f *file) SetNonblock(enable bool) experimentalsys.Errno {
 	if f.closed {
 		return experimentalsys.EBADF
 	}
-	if err := f.setStatusFlag(unix.O_NONBLOCK, enable); err != nil {
-		return experimentalsys.UnwrapOSError(err)
-	}
-	if enable {
-		f.flag |= experimentalsys.O_NONBLOCK
-	} else {
-		f.flag &^= experimentalsys.O_NONBLOCK
-	}
-	return 0
+	return f.setStatusFlag(unix.O_NONBLOCK, experimentalsys.O_NONBLOCK, enable)
 }
 
 // Poll implements experimental/sys.Pollable. As with wazero's osFile only
