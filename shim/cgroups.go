@@ -83,20 +83,13 @@ func (s *Service) watchOOM(ctx context.Context, c *container) {
 	}
 }
 
-// wasmContainer returns the container id names, refusing native ones (their
-// calls are forwarded before this point).
-func (s *Service) wasmContainer(id string) (*container, error) {
-	c, _, err := s.lookup(id, "")
-	return c, err
-}
-
 // Stats implements the task API: the cgroup's metrics, as containerd's CRI
 // and metrics collector decode them for runc containers.
 func (s *Service) Stats(ctx context.Context, r *taskAPI.StatsRequest) (*taskAPI.StatsResponse, error) {
 	if n := s.nativeOf(r.ID); n != nil {
 		return forward[taskAPI.StatsResponse](ctx, n, "Stats", r)
 	}
-	c, err := s.wasmContainer(r.ID)
+	c, _, err := s.lookup(r.ID, "")
 	if err != nil {
 		return nil, errgrpc.ToGRPC(err)
 	}
@@ -129,7 +122,7 @@ func (s *Service) Resume(ctx context.Context, r *taskAPI.ResumeRequest) (*emptyp
 }
 
 func (s *Service) setPaused(ctx context.Context, id string, pause bool) (*emptypb.Empty, error) {
-	c, err := s.wasmContainer(id)
+	c, _, err := s.lookup(id, "")
 	if err != nil {
 		return nil, errgrpc.ToGRPC(err)
 	}
@@ -163,7 +156,7 @@ func (s *Service) Update(ctx context.Context, r *taskAPI.UpdateTaskRequest) (*em
 	if n := s.nativeOf(r.ID); n != nil {
 		return forward[emptypb.Empty](ctx, n, "Update", r)
 	}
-	c, err := s.wasmContainer(r.ID)
+	c, _, err := s.lookup(r.ID, "")
 	if err != nil {
 		return nil, errgrpc.ToGRPC(err)
 	}

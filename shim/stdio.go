@@ -45,8 +45,6 @@ type processIO struct {
 	mu        sync.Mutex
 	stdinW    *os.File // shim's write end of the stdin pipe
 	keep      []io.Closer
-	loggers   []*exec.Cmd
-	copyDone  chan struct{}
 	closeOnce sync.Once
 }
 
@@ -55,7 +53,7 @@ func openIO(ctx context.Context, id string, paths stdioPaths) (_ *processIO, ret
 	if paths.terminal {
 		return nil, fmt.Errorf("terminal (tty) is not supported for wasm containers: %w", errdefs.ErrInvalidArgument)
 	}
-	pio := &processIO{copyDone: make(chan struct{})}
+	pio := &processIO{}
 	defer func() {
 		if retErr != nil {
 			pio.releaseChild()
@@ -75,7 +73,6 @@ func openIO(ctx context.Context, id string, paths stdioPaths) (_ *processIO, ret
 
 func (p *processIO) openStdin(ctx context.Context, path string) error {
 	if path == "" {
-		close(p.copyDone)
 		return nil
 	}
 	u, err := url.Parse(path)
@@ -98,7 +95,6 @@ func (p *processIO) openStdin(ctx context.Context, path string) error {
 	p.stdinW = w
 	p.keep = append(p.keep, src)
 	go func() {
-		defer close(p.copyDone)
 		_, _ = io.Copy(w, src)
 		p.CloseStdin()
 	}()
@@ -231,7 +227,6 @@ func (p *processIO) startLogger(ctx context.Context, id string, u *url.URL) (std
 	if err := cmd.Start(); err != nil {
 		return nil, nil, fmt.Errorf("start logger %s: %w", u.Path, err)
 	}
-	p.loggers = append(p.loggers, cmd)
 	readyW.Close()
 	files = files[:3]
 	// The logger closes fd 5 (or writes to it) once it is ready.
