@@ -54,7 +54,7 @@ func (*Manager) Start(ctx context.Context, params *bootapi.BootstrapParams) (*bo
 		began:        began,
 	}
 	if req.socketDir == "" {
-		req.socketDir = parseStartRequest(StartFlags{}, nil, os.Getenv).socketDir
+		req.socketDir = defaultSocketDir
 	}
 	address, err := serveGroup(namespaces.WithNamespace(ctx, req.namespace), req, bundle)
 	if err != nil {

@@ -61,6 +61,10 @@ func ParseStartFlags(args []string) (StartFlags, error) {
 	return f, nil
 }
 
+// defaultSocketDir is where shims create their sockets when containerd
+// does not say (before 2.3 it never does).
+var defaultSocketDir = filepath.Join(defaults.DefaultStateDir, "s")
+
 // startRequest is what a start invocation was asked for, whichever protocol
 // carried it.
 type startRequest struct {
@@ -88,7 +92,7 @@ func parseStartRequest(f StartFlags, stdin []byte, env func(string) string) star
 		id:           f.ID,
 		grpcAddress:  f.Address,
 		ttrpcAddress: env("TTRPC_ADDRESS"),
-		socketDir:    filepath.Join(defaults.DefaultStateDir, "s"),
+		socketDir:    defaultSocketDir,
 		debug:        f.Debug,
 	}
 	if len(stdin) == 0 {
