@@ -47,9 +47,10 @@ import (
 // nsenterPlanVar carries the constructor's plan (see nsenter_linux.c).
 const nsenterPlanVar = "_WASM_INSTANCE_NSENTER"
 
-// firstNamespaceFD is the instance's first descriptor after the control
-// and status pipes: the namespace files, then the placement pipe.
-const firstNamespaceFD = statusFD + 1
+// firstPlanFD is the instance's first descriptor after the control and
+// status pipes: the cgroup tasks files, the namespace files, then the
+// placement pipe.
+const firstPlanFD = statusFD + 1
 
 // namespaceKind is what the kernel calls a namespace type.
 type namespaceKind struct {
@@ -86,6 +87,10 @@ type namespacePlan struct {
 	// mountsReady says the instance joins the mount namespace of the
 	// container's running instance, where its mounts already are.
 	mountsReady bool
+	// cgroupTasks are the v1 tasks files the constructor writes "0" to
+	// before anything else, entering the container's cgroup by itself
+	// (see cgroup.Entry). Spawn owns and closes them.
+	cgroupTasks []*os.File
 }
 
 // namespaceFile is an open namespace file to join.
@@ -275,7 +280,7 @@ func isShimNamespace(f *os.File, kind namespaceKind) (bool, error) {
 // extraFiles are the descriptors the instance gets after the control and
 // status pipes, in the order the plan's descriptor numbers assume.
 func (p *namespacePlan) extraFiles() []*os.File {
-	var files []*os.File
+	files := slices.Clone(p.cgroupTasks)
 	for _, j := range p.joins {
 		files = append(files, j.file)
 	}
@@ -289,7 +294,12 @@ func (p *namespacePlan) extraFiles() []*os.File {
 // nothing to do.
 func (p *namespacePlan) env() string {
 	var steps []string
-	fd := firstNamespaceFD
+	fd := firstPlanFD
+	// First: joining a cgroup namespace would hide the container's cgroup.
+	for range p.cgroupTasks {
+		steps = append(steps, "cgroup:"+strconv.Itoa(fd))
+		fd++
+	}
 	for _, j := range p.joins {
 		steps = append(steps, "join:"+j.kind.name+":"+strconv.Itoa(fd))
 		fd++

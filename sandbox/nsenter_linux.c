@@ -9,13 +9,16 @@
 // It does something only in an instance process whose environment holds the
 // plan Spawn wrote (nsenterPlanVar), a list of space-separated steps:
 //
+//	cgroup:FD      write "0" to FD, a cgroup v1 tasks file, then close FD
 //	join:TYPE:FD   setns(FD, TYPE), then close FD
 //	wait:FD        read FD until end of file (Spawn closes its end once the
 //	               process sits in the container's cgroup), then close FD
 //	unshare:TYPE   create a namespace of TYPE
 //
-// done in that order: every join, then the wait, then one unshare of every
-// type. TYPE is net, ipc, uts, mnt or cgroup. A failure stops the plan; it is
+// done in that order: every cgroup entry, every join, then the wait, then
+// one unshare of every type. Writing "0" to a tasks file moves the calling
+// thread, the whole process while it has one: a move the kernel makes
+// without the global lock it takes to move another process from outside. TYPE is net, ipc, uts, mnt or cgroup. A failure stops the plan; it is
 // kept for the Go side (wasm_nsenter_failure), which reports it to the shim
 // as the reason the instance cannot run, rather than dying here unheard.
 
@@ -114,7 +117,17 @@ __attribute__((constructor)) static void wasm_nsenter(void) {
 			continue;
 		}
 		const char *end = NULL;
-		if (strncmp(p, "join:", 5) == 0) {
+		if (strncmp(p, "cgroup:", 7) == 0) {
+			int fd = parse_fd(p + 7, &end);
+			if (fd < 0) {
+				break;
+			}
+			if (write(fd, "0", 1) != 1) {
+				fail("enter cgroup", errno);
+				return;
+			}
+			close(fd);
+		} else if (strncmp(p, "join:", 5) == 0) {
 			const char *type = p + 5;
 			const char *colon = strchr(type, ':');
 			int flag = colon != NULL ? clone_flag(type, (size_t)(colon - type)) : 0;

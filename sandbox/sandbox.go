@@ -21,6 +21,8 @@ package sandbox
 import (
 	"os"
 	"time"
+
+	"github.com/containerd-shim-wasmedge/containerd-shim-wasmedge/sandbox/cgroup"
 )
 
 // InstanceCommand is the first argument that makes the shim binary act as an
@@ -38,6 +40,14 @@ const TrapExitStatus = 134
 // file descriptors 0, 1 and 2, so the guest writes to them with no copying.
 type Stdio struct{ Stdin, Stdout, Stderr *os.File }
 
+// Cgroup is a container's cgroup as Spawn uses it; *cgroup.Cgroup is one.
+type Cgroup interface {
+	// OpenEntry opens what the instance needs to enter the cgroup at birth.
+	OpenEntry() (*cgroup.Entry, error)
+	// AddProc moves a running process into the cgroup.
+	AddProc(pid int) error
+}
+
 // Options tune how the instance is spawned.
 type Options struct {
 	// Exe is the binary to re-execute; default /proc/self/exe.
@@ -49,10 +59,17 @@ type Options struct {
 	// asks for too much see memory.grow fail instead of being OOM-killed.
 	MemoryLimitPages uint32
 	// Setup, when set, runs with the child's pid after it started and before
-	// it does any work (the module is not read yet); the shim uses it to place
-	// the child in the container's cgroup. An error aborts the spawn (child
-	// killed).
+	// it does any work (the module is not read yet); the shim uses it to
+	// register the pid, so that no exit goes unmatched. An error aborts the
+	// spawn (child killed).
 	Setup func(pid int) error
+	// Cgroup, when set, is the container's cgroup. The instance enters it
+	// at birth, before the Go runtime starts, so that its memory is charged
+	// there from the first page: cloned into it on v2, moving itself as
+	// the constructor's first step on v1. Only where neither can be done (a
+	// kernel before 5.7 on v2, a binary without cgo on v1) is it moved there
+	// from outside, after Setup.
+	Cgroup Cgroup
 	// Env is extra environment for the instance process itself (not the
 	// guest), e.g. GOGC. It is added to the shim's own environment.
 	Env []string

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/containerd-shim-wasmedge/containerd-shim-wasmedge/oci"
+	"github.com/containerd-shim-wasmedge/containerd-shim-wasmedge/sandbox/cgroup"
 	"github.com/containerd/errdefs"
 )
 
@@ -87,6 +88,14 @@ func Spawn(ctx context.Context, rc *oci.RunConfig, stdio Stdio, opts Options) (*
 		return nil, fmt.Errorf("spawn instance %q: %w", rc.ID, err)
 	}
 	defer plan.close()
+	entry, err := openCgroupEntry(opts.Cgroup)
+	if err != nil {
+		return nil, fmt.Errorf("spawn instance %q: %w", rc.ID, err)
+	}
+	defer entry.Close()
+	if builtWithCgo {
+		plan.cgroupTasks = entry.Tasks
+	}
 	config, err := json.Marshal(instanceConfig{
 		Run:                rc,
 		CacheDir:           opts.CacheDir,
@@ -108,11 +117,20 @@ func Spawn(ctx context.Context, rc *oci.RunConfig, stdio Stdio, opts Options) (*
 		return nil, fmt.Errorf("spawn instance %q: status pipe: %w", rc.ID, err)
 	}
 
-	cmd := instanceCommand(rc, stdio, opts, plan)
 	// The order of ExtraFiles makes them descriptors controlFD, statusFD,
-	// then the plan's, from firstNamespaceFD on.
-	cmd.ExtraFiles = append([]*os.File{controlRead, statusWrite}, plan.extraFiles()...)
+	// then the plan's, from firstPlanFD on.
+	extraFiles := append([]*os.File{controlRead, statusWrite}, plan.extraFiles()...)
+	cmd := instanceCommand(rc, stdio, opts, plan, extraFiles, entry.Dir)
 	startErr := plan.start(cmd)
+	if startErr != nil && entry.Dir != nil {
+		// A kernel before 5.7 cannot clone into a cgroup: start the
+		// process where the shim is and move it there from outside.
+		cmd = instanceCommand(rc, stdio, opts, plan, extraFiles, nil)
+		startErr = plan.start(cmd)
+	}
+	// The instance entered its cgroup at birth unless it had neither the v1
+	// tasks files nor the v2 directory to do so with.
+	moveIn := opts.Cgroup != nil && len(plan.cgroupTasks) == 0 && !cmd.SysProcAttr.UseCgroupFD
 	// The child has its own copies; the shim must not keep the status pipe's
 	// write end, or it would never see end of file if the child dies.
 	controlRead.Close()
@@ -135,6 +153,11 @@ func Spawn(ctx context.Context, rc *oci.RunConfig, stdio Stdio, opts Options) (*
 	if opts.Setup != nil {
 		if err := opts.Setup(pid); err != nil {
 			return abort(fmt.Errorf("spawn instance %q: set up process %d: %w", rc.ID, pid, err))
+		}
+	}
+	if moveIn {
+		if err := opts.Cgroup.AddProc(pid); err != nil {
+			return abort(fmt.Errorf("spawn instance %q: %w", rc.ID, err))
 		}
 	}
 	plan.placed()
@@ -170,7 +193,8 @@ func Spawn(ctx context.Context, rc *oci.RunConfig, stdio Stdio, opts Options) (*
 
 // instanceCommand builds the command that re-executes the shim binary as an
 // instance process.
-func instanceCommand(rc *oci.RunConfig, stdio Stdio, opts Options, plan *namespacePlan) *exec.Cmd {
+// cgroupDir, when not nil, is the v2 cgroup to clone the process into.
+func instanceCommand(rc *oci.RunConfig, stdio Stdio, opts Options, plan *namespacePlan, extraFiles []*os.File, cgroupDir *os.File) *exec.Cmd {
 	exe, argv0 := opts.Exe, opts.Exe
 	if exe == "" {
 		exe, argv0 = "/proc/self/exe", os.Args[0]
@@ -193,6 +217,11 @@ func instanceCommand(rc *oci.RunConfig, stdio Stdio, opts Options, plan *namespa
 			Pdeathsig:  syscall.SIGKILL,
 			Cloneflags: plan.cloneflags,
 		},
+		ExtraFiles: extraFiles,
+	}
+	if cgroupDir != nil {
+		cmd.SysProcAttr.UseCgroupFD = true
+		cmd.SysProcAttr.CgroupFD = int(cgroupDir.Fd())
 	}
 	if plan.otherPidNamespace() {
 		// Go's child would compare getppid(2), 0 there, with the shim's
@@ -214,6 +243,14 @@ func instanceCommand(rc *oci.RunConfig, stdio Stdio, opts Options, plan *namespa
 		cmd.Stderr = stdio.Stderr
 	}
 	return cmd
+}
+
+// openCgroupEntry opens the entry to cg, empty when there is no cgroup.
+func openCgroupEntry(cg Cgroup) (*cgroup.Entry, error) {
+	if cg == nil {
+		return &cgroup.Entry{}, nil
+	}
+	return cg.OpenEntry()
 }
 
 // awaitStatus reads the instance's status report, the first line on the

@@ -328,6 +328,7 @@ func (s *Service) spawn(ctx context.Context, c *container, p *process, joinOf *s
 		CacheDir:         s.cacheDir,
 		JoinNamespacesOf: joinOf,
 		MemoryLimitPages: cgroup.WasmMemoryPages(c.cgroup.MemoryLimit()),
+		Cgroup:           c.cgroup,
 		Setup: func(pid int) error {
 			// Registered before the instance does any work, so that no
 			// exit can go unmatched.
@@ -337,7 +338,7 @@ func (s *Service) spawn(ctx context.Context, c *container, p *process, joinOf *s
 			p.mu.Lock()
 			p.pid = pid
 			p.mu.Unlock()
-			return c.cgroup.AddProc(pid)
+			return nil
 		},
 		// Runs while the instance's Close waits for it, which may be under
 		// p.mu: it must not take that lock.

@@ -37,6 +37,7 @@ type Cgroup struct {
 // controller is what one cgroup version does for a Cgroup.
 type controller interface {
 	addProc(pid int) error
+	openEntry() (*Entry, error)
 	update(r *specs.LinuxResources) error
 	stats() (any, error)
 	freeze() error
@@ -117,6 +118,16 @@ func (c *Cgroup) AddProc(pid int) error {
 		return fmt.Errorf("add process %d to cgroup %s: %w", pid, c.path, categorize(err))
 	}
 	return nil
+}
+
+// OpenEntry opens what a process about to be started needs to enter the
+// cgroup by itself (see Entry). The caller closes it.
+func (c *Cgroup) OpenEntry() (*Entry, error) {
+	e, err := c.ctl.openEntry()
+	if err != nil {
+		return nil, fmt.Errorf("open entry to cgroup %s: %w", c.path, categorize(err))
+	}
+	return e, nil
 }
 
 // Update applies new resources to the live cgroup: what `runc update`

@@ -26,6 +26,9 @@ func (c *Cgroup) Path() string { return c.path }
 // AddProc fails: cgroups exist on Linux only.
 func (c *Cgroup) AddProc(pid int) error { return errNoCgroups }
 
+// OpenEntry fails: cgroups exist on Linux only.
+func (c *Cgroup) OpenEntry() (*Entry, error) { return nil, errNoCgroups }
+
 // Update fails: cgroups exist on Linux only.
 func (c *Cgroup) Update(resources *specs.LinuxResources) error { return errNoCgroups }
 

@@ -167,6 +167,22 @@ func (v *v1Controller) addProc(pid int) error {
 	return v.cg.AddProc(uint64(pid))
 }
 
+// openEntry opens the tasks file of every hierarchy. tasks, not
+// cgroup.procs: the kernel skips the global lock only for a thread that
+// moves itself alone, and the instance has one thread when it writes.
+func (v *v1Controller) openEntry() (*Entry, error) {
+	e := &Entry{}
+	for _, dir := range v.dirs() {
+		f, err := os.OpenFile(filepath.Join(dir, "tasks"), os.O_WRONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			e.Close()
+			return nil, err
+		}
+		e.Tasks = append(e.Tasks, f)
+	}
+	return e, nil
+}
+
 func (v *v1Controller) update(r *specs.LinuxResources) error {
 	if r != nil && len(r.Unified) > 0 {
 		return fmt.Errorf("unified cgroup settings need cgroup v2: %w", errdefs.ErrInvalidArgument)

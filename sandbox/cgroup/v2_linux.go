@@ -297,6 +297,14 @@ func (v *v2Controller) addProc(pid int) error {
 	return v.m.AddProc(uint64(pid))
 }
 
+func (v *v2Controller) openEntry() (*Entry, error) {
+	dir, err := os.OpenFile(v.dir, os.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	return &Entry{Dir: dir}, nil
+}
+
 func (v *v2Controller) update(r *specs.LinuxResources) error {
 	writes, err := v2Writes(forUpdateV2(r))
 	if err != nil {
