@@ -40,7 +40,7 @@ const char *wasm_nsenter_failure(void) {
 }
 
 static void fail(const char *step, int err) {
-	snprintf(failure, sizeof failure, "enter namespaces: %s: %s", step, strerror(err));
+	snprintf(failure, sizeof failure, "%s: %s", step, strerror(err));
 }
 
 static int clone_flag(const char *type, size_t len) {
@@ -161,7 +161,7 @@ __attribute__((constructor)) static void wasm_nsenter(void) {
 		p = end;
 	}
 	if (*p != '\0') {
-		snprintf(failure, sizeof failure, "enter namespaces: malformed plan at %.40s", p);
+		snprintf(failure, sizeof failure, "instance set-up: malformed plan at %.40s", p);
 		return;
 	}
 	if (wait_fd >= 0) {

@@ -18,9 +18,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/containerd/errdefs"
+
 	"github.com/containerd-shim-wasmedge/containerd-shim-wasmedge/oci"
 	"github.com/containerd-shim-wasmedge/containerd-shim-wasmedge/sandbox/cgroup"
-	"github.com/containerd/errdefs"
 )
 
 // Instance is an instance process whose guest is compiled and waits for
@@ -250,7 +251,11 @@ func openCgroupEntry(cg Cgroup) (*cgroup.Entry, error) {
 	if cg == nil {
 		return &cgroup.Entry{}, nil
 	}
-	return cg.OpenEntry()
+	e, err := cg.OpenEntry()
+	if e == nil && err == nil {
+		e = &cgroup.Entry{}
+	}
+	return e, err
 }
 
 // awaitStatus reads the instance's status report, the first line on the
