@@ -35,14 +35,18 @@ deps:
 # linked statically against glibc so the binary runs whatever the host's libc;
 # netgo and osusergo keep out glibc's NSS, which a static binary cannot load.
 #
-# The instance process is built on its own (it links only the engine and the
-# sandbox) and embedded in the shim, which writes it out once per node.
+# Three binaries, nested so that one file is installed: the instance process
+# (engine and sandbox only) is embedded in the shim server, and the server in
+# the small binary containerd runs, which answers the start and delete actions
+# itself and writes the others out once per node (see shim/action).
 STATIC_GO := CGO_ENABLED=1 $(GO) build -trimpath -ldflags '-s -w -extldflags=-static'
-INSTANCE  := cmd/containerd-shim-wasmedge/wasmedge-instance
+INSTANCE  := cmd/wasmedge-shim-server/wasmedge-instance
+SERVER    := cmd/containerd-shim-wasmedge/wasmedge-shim-server
 
 build:
 	$(STATIC_GO) -tags netgo,osusergo -o $(INSTANCE) ./cmd/wasmedge-instance
-	$(STATIC_GO) -tags netgo,osusergo,embed_instance -o $(SHIM) ./cmd/containerd-shim-wasmedge
+	$(STATIC_GO) -tags netgo,osusergo,embed_instance -o $(SERVER) ./cmd/wasmedge-shim-server
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -tags embed_server -o $(SHIM) ./cmd/containerd-shim-wasmedge
 
 wasm: $(WASM_FILES)
 
@@ -100,4 +104,4 @@ bench-smoke: build wasm
 	$(BENCH_ENV) $(GO) run ./bench -smoke $(BENCH_FLAGS)
 
 clean:
-	rm -rf bin build $(INSTANCE)
+	rm -rf bin build $(INSTANCE) $(SERVER)

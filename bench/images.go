@@ -50,8 +50,8 @@ type runtimeProfile struct {
 	// name labels the side in the results: "wasm" or "runc".
 	name    string
 	runtime string
-	// shimExe is the base name of the runtime's shim binary, which
-	// identifies its processes.
+	// shimExe is the base name of the runtime's shim server binary,
+	// which identifies its processes.
 	shimExe string
 	ref     string
 	image   client.Image
@@ -99,7 +99,7 @@ func prepareProfiles(tb *benchTB, d *harness.Daemon, c *client.Client) (wasm, ru
 	wasm = runtimeProfile{
 		name:     "wasm",
 		runtime:  harness.RuntimeName,
-		shimExe:  harness.ShimBinaryName,
+		shimExe:  harness.ServerBinaryName,
 		ref:      wasmRef,
 		image:    wasmImage,
 		ctrFlags: []string{"--platform", "wasi/wasm", "--runtime", harness.RuntimeName},

@@ -144,8 +144,9 @@ type shimFamily struct {
 	processes map[int]procEntry
 }
 
-// findShimFamily picks out of procs the shims named shimExe serving the
-// daemon at address, and their descendants.
+// findShimFamily picks out of procs the shims named shimExe (or
+// shimExe-<hash>, as the wasm shim server is) serving the daemon at
+// address, and their descendants.
 func findShimFamily(procs map[int]procEntry, shimExe, address string) shimFamily {
 	fam := shimFamily{processes: map[int]procEntry{}}
 	kids := map[int][]int{}
@@ -154,7 +155,7 @@ func findShimFamily(procs map[int]procEntry, shimExe, address string) shimFamily
 	}
 	var queue []int
 	for _, p := range procs {
-		if p.exe == shimExe && hasAddressFlag(p.cmdline, address) {
+		if (p.exe == shimExe || strings.HasPrefix(p.exe, shimExe+"-")) && hasAddressFlag(p.cmdline, address) {
 			fam.shims = append(fam.shims, p)
 			fam.processes[p.pid] = p
 			queue = append(queue, p.pid)

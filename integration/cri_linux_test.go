@@ -351,7 +351,7 @@ func checkPodSandbox(t *testing.T, d *harness.CRIDaemon, pod *criPod) int {
 		t.Errorf("pause (pid %d) runs under %s, want containerd-shim-runc-v2", p.Info.Pid, exe)
 	}
 	if len(d.ShimServerPids()) == 0 {
-		t.Errorf("no %s server process while the pod runs", harness.ShimBinaryName)
+		t.Errorf("no %s process while the pod runs", harness.ServerBinaryName)
 	}
 	return p.Info.Pid
 }

@@ -5,10 +5,7 @@ package shim
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 
 	eventstypes "github.com/containerd/containerd/api/events"
 	taskAPI "github.com/containerd/containerd/api/runtime/task/v3"
@@ -20,11 +17,8 @@ import (
 	"google.golang.org/protobuf/types/known/emptypb"
 
 	"github.com/containerd-shim-wasmedge/containerd-shim-wasmedge/sandbox/cgroup"
+	"github.com/containerd-shim-wasmedge/containerd-shim-wasmedge/shim/action"
 )
-
-// cgroupPathFile records a container's cgroup in its bundle, so that the
-// delete action can remove it after the shim died.
-const cgroupPathFile = "wasmedge-cgroup"
 
 // createCgroup creates the container's cgroup from the spec, with its
 // resources applied, before any instance process exists.
@@ -47,31 +41,11 @@ func (s *Service) createCgroup(ctx context.Context, r *taskAPI.CreateTaskRequest
 	if err != nil {
 		return nil, fmt.Errorf("create cgroup %s: %w", path, err)
 	}
-	if err := writeFileAtomic(filepath.Join(r.Bundle, cgroupPathFile), []byte(cg.Path())); err != nil {
+	if err := action.WriteCgroupDirs(r.Bundle, cg.Dirs()); err != nil {
 		_ = cg.Delete()
 		return nil, err
 	}
 	return cg, nil
-}
-
-// removeBundleCgroup removes the cgroup recorded in bundle, for the delete
-// action after a shim died; a missing record or cgroup is not an error.
-func removeBundleCgroup(bundle string) error {
-	data, err := os.ReadFile(filepath.Join(bundle, cgroupPathFile))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	cg, err := cgroup.Load(string(data))
-	if errdefs.IsNotFound(err) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	return cg.Delete()
 }
 
 // watchOOM publishes TaskOOM each time the kernel's OOM killer strikes in

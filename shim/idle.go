@@ -9,13 +9,12 @@ import (
 	"strings"
 	"time"
 
-	taskAPI "github.com/containerd/containerd/api/runtime/task/v3"
 	"github.com/containerd/containerd/v2/pkg/shim"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/errdefs/pkg/errgrpc"
-	"github.com/containerd/ttrpc"
 	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/types/known/emptypb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 )
 
 // idleShutdownDelay is how long a shim with no container left waits before
@@ -64,38 +63,22 @@ func (s *Service) shutdownIfIdle() {
 	s.shutdown.Shutdown()
 }
 
-// groupService is the shim's own ttrpc service for the start action of
-// containers joining a running shim of their group.
-const groupService = "containerd.shim.wasmedge.v1.Group"
-
 // reservationTTL bounds how long a reservation keeps an idle shim alive
 // when the container it announced never arrives.
 const reservationTTL = 30 * time.Second
 
-// Reserve announces that container r.ID is about to be created in this
+// Reserve announces that container id is about to be created in this
 // shim: until then, or until the reservation expires, the shim does not
-// exit for being idle. A shim already winding down refuses.
-func (s *Service) Reserve(ctx context.Context, r *taskAPI.ConnectRequest) (*emptypb.Empty, error) {
+// exit for being idle. A shim already winding down refuses. It serves
+// action.ReserveMethod, for start actions of the shim's group.
+func (s *Service) Reserve(ctx context.Context, id *wrapperspb.StringValue) (*emptypb.Empty, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing {
 		return nil, errgrpc.ToGRPC(fmt.Errorf("shim is shutting down: %w", errdefs.ErrUnavailable))
 	}
-	s.reservations[r.ID] = time.Now().Add(reservationTTL)
+	s.reservations[id.GetValue()] = time.Now().Add(reservationTTL)
 	return &emptypb.Empty{}, nil
-}
-
-// reserveInGroup asks the shim at address to wait for container id.
-func reserveInGroup(ctx context.Context, address, id string) error {
-	conn, err := shim.Connect(address, shim.AnonDialer)
-	if err != nil {
-		return err
-	}
-	client := ttrpc.NewClient(conn)
-	defer client.Close()
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	return client.Call(ctx, groupService, "Reserve", &taskAPI.ConnectRequest{ID: id}, &emptypb.Empty{})
 }
 
 // pendingReservations drops expired reservations and reports whether any

@@ -19,11 +19,8 @@ import (
 
 	"github.com/containerd-shim-wasmedge/containerd-shim-wasmedge/metrics"
 	"github.com/containerd-shim-wasmedge/containerd-shim-wasmedge/sandbox"
+	"github.com/containerd-shim-wasmedge/containerd-shim-wasmedge/shim/action"
 )
-
-// shimStartEnv carries the time (Unix nanoseconds) the start action began
-// to the shim server it spawns, which reports its own start-up from there.
-const shimStartEnv = "WASMEDGE_SHIM_START_TIME"
 
 // setUpTelemetry starts serving the shim's metrics on its socket in the
 // node's metrics directory and sets up tracing; both stop with the shim.
@@ -58,12 +55,12 @@ func (s *Service) setUpTelemetry(ctx context.Context, sd shutdown.Service) {
 // serve: from the start action that spawned it to now. A server started
 // some other way has no start time and records nothing.
 func (s *Service) observeShimStart() {
-	value, ok := os.LookupEnv(shimStartEnv)
+	value, ok := os.LookupEnv(action.StartTimeEnv)
 	if !ok {
 		return
 	}
 	// The instance processes and runc's shim inherit the environment.
-	_ = os.Unsetenv(shimStartEnv)
+	_ = os.Unsetenv(action.StartTimeEnv)
 	nanos, err := strconv.ParseInt(value, 10, 64)
 	if err != nil || nanos <= 0 {
 		return

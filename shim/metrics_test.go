@@ -19,6 +19,7 @@ import (
 
 	"github.com/containerd-shim-wasmedge/containerd-shim-wasmedge/metrics"
 	"github.com/containerd-shim-wasmedge/containerd-shim-wasmedge/sandbox/cgroup"
+	"github.com/containerd-shim-wasmedge/containerd-shim-wasmedge/shim/action"
 )
 
 func TestExitReason(t *testing.T) {
@@ -156,7 +157,7 @@ func TestObserveShimStart(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			if tt.set {
-				t.Setenv(shimStartEnv, tt.value)
+				t.Setenv(action.StartTimeEnv, tt.value)
 			}
 			s := &Service{metrics: metrics.NewRegistry()}
 			s.observeShimStart()
@@ -167,8 +168,8 @@ func TestObserveShimStart(t *testing.T) {
 			if count > 0 && (sum < tt.wantAtLeast.Seconds() || sum > 10) {
 				t.Errorf("shim_start took %vs, want at least %v", sum, tt.wantAtLeast)
 			}
-			if _, ok := os.LookupEnv(shimStartEnv); ok {
-				t.Errorf("%s still set: the shim's children would inherit it", shimStartEnv)
+			if _, ok := os.LookupEnv(action.StartTimeEnv); ok {
+				t.Errorf("%s still set: the shim's children would inherit it", action.StartTimeEnv)
 			}
 		})
 	}

@@ -17,19 +17,15 @@ import (
 	taskAPI "github.com/containerd/containerd/api/runtime/task/v3"
 	runcopts "github.com/containerd/containerd/api/types/runc/options"
 	"github.com/containerd/containerd/v2/pkg/shim"
+	"github.com/containerd/containerd/v2/pkg/sys/reaper"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/ttrpc"
 	"github.com/containerd/typeurl/v2"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/emptypb"
-)
 
-// Environment the start action leaves for the server, so that it can start
-// runc's shim the way containerd started this one.
-const (
-	protocolEnv  = "WASMEDGE_SHIM_PROTOCOL" // "bootstrap" or "legacy"
-	socketDirEnv = "WASMEDGE_SHIM_SOCKET_DIR"
+	"github.com/containerd-shim-wasmedge/containerd-shim-wasmedge/shim/action"
 )
 
 // runcShimBinary is the shim containerd itself uses for runc; it ships with
@@ -61,11 +57,11 @@ func startNative(ctx context.Context, namespace, id, bundle string) (*nativeTask
 	if _, err := exec.LookPath("runc"); err != nil {
 		return nil, fmt.Errorf("container %s runs a native executable, which needs runc on PATH: %w", id, errdefs.ErrFailedPrecondition)
 	}
-	flags, err := ParseStartFlags(os.Args[1:])
+	flags, err := action.ParseFlags(os.Args[1:])
 	if err != nil {
 		return nil, err
 	}
-	bootstrap := os.Getenv(protocolEnv) == "bootstrap"
+	bootstrap := os.Getenv(action.ProtocolEnv) == "bootstrap"
 	ttrpcAddress := os.Getenv("TTRPC_ADDRESS")
 	var stdin []byte
 	if bootstrap {
@@ -76,26 +72,33 @@ func startNative(ctx context.Context, namespace, id, bundle string) (*nativeTask
 			ContainerdGrpcAddress:  flags.Address,
 			LogLevel:               bootapi.LogLevel_LOG_LEVEL_INFO,
 		}
-		if dir := os.Getenv(socketDirEnv); dir != "" {
+		if dir := os.Getenv(action.SocketDirEnv); dir != "" {
 			params.SocketDir = &dir
 		}
 		if stdin, err = proto.Marshal(params); err != nil {
 			return nil, err
 		}
 	}
-	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(cctx, bin, "-namespace", namespace, "-address", flags.Address, "-id", id, "start")
+	cmd := exec.Command(bin, "-namespace", namespace, "-address", flags.Address, "-id", id, "start")
 	cmd.Dir = bundle
 	cmd.Env = append(os.Environ(), "TTRPC_ADDRESS="+ttrpcAddress)
 	cmd.Stdin = bytes.NewReader(stdin)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	// The shim's reaper collects every child that exits, this one too:
+	// waiting for it must go through the reaper, or Wait finds it gone.
+	exits, err := reaper.Default.Start(cmd)
+	if err == nil {
+		var status int
+		status, err = reaper.Default.WaitTimeout(cmd, exits, 30*time.Second)
+		if err == nil && status != 0 {
+			err = fmt.Errorf("exit status %d", status)
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("start %s for native container %s: %w: %s", runcShimBinary, id, err, strings.TrimSpace(stderr.String()))
 	}
-	address, err := parseShimAddress(out, bootstrap)
+	address, err := parseShimAddress(stdout.Bytes(), bootstrap)
 	if err != nil {
 		return nil, fmt.Errorf("%s start for %s: %w", runcShimBinary, id, err)
 	}

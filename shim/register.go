@@ -15,6 +15,8 @@ import (
 	"github.com/containerd/plugin/registry"
 	"github.com/containerd/ttrpc"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/containerd-shim-wasmedge/containerd-shim-wasmedge/shim/action"
 )
 
 type taskProcessInfo = task.ProcessInfo
@@ -57,7 +59,7 @@ func RegisterPlugin() {
 func (s *Service) RegisterTTRPC(server *ttrpc.Server) error {
 	taskv3.RegisterTTRPCTaskService(server, s)
 	server.RegisterService("containerd.task.v2.Task", &ttrpc.ServiceDesc{Methods: taskMethods(s)})
-	server.RegisterService(groupService, &ttrpc.ServiceDesc{Methods: map[string]ttrpc.Method{"Reserve": method(s.Reserve)}})
+	server.RegisterService(action.GroupService, &ttrpc.ServiceDesc{Methods: map[string]ttrpc.Method{action.ReserveMethod: method(s.Reserve)}})
 	return nil
 }
 

@@ -34,6 +34,7 @@ import (
 	"github.com/containerd-shim-wasmedge/containerd-shim-wasmedge/oci"
 	"github.com/containerd-shim-wasmedge/containerd-shim-wasmedge/sandbox"
 	"github.com/containerd-shim-wasmedge/containerd-shim-wasmedge/sandbox/cgroup"
+	"github.com/containerd-shim-wasmedge/containerd-shim-wasmedge/shim/action"
 )
 
 // CacheDirEnv names the environment variable that overrides where compiled
@@ -174,7 +175,7 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (_ *
 	c := &container{id: r.ID, bundle: r.Bundle, execs: make(map[string]*process)}
 	defer func() {
 		if retErr != nil && c.rootfsMounted {
-			if err := unmountRootfs(filepath.Join(r.Bundle, "rootfs")); err != nil {
+			if err := action.UnmountAll(filepath.Join(r.Bundle, "rootfs")); err != nil {
 				c.logger(ctx).WithError(err).Warn("undo rootfs mount")
 			}
 		}
@@ -186,7 +187,7 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (_ *
 	if errors.As(err, &native) {
 		// runc's shim mounts the rootfs itself.
 		if c.rootfsMounted {
-			if err := unmountRootfs(filepath.Join(r.Bundle, "rootfs")); err != nil {
+			if err := action.UnmountAll(filepath.Join(r.Bundle, "rootfs")); err != nil {
 				return nil, err
 			}
 			c.rootfsMounted = false
@@ -490,7 +491,7 @@ func (s *Service) Delete(ctx context.Context, r *taskAPI.DeleteRequest) (_ *task
 		p.io.Close()
 	}
 	if c.rootfsMounted {
-		if err := unmountRootfs(filepath.Join(c.bundle, "rootfs")); err != nil {
+		if err := action.UnmountAll(filepath.Join(c.bundle, "rootfs")); err != nil {
 			c.logger(ctx).WithError(err).Warn("unmount rootfs")
 		}
 	}

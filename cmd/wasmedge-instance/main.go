@@ -2,7 +2,7 @@
 
 // Command wasmedge-instance is the instance process of one wasm container,
 // built on its own so that it links only the engine and the sandbox: the
-// shim binary embeds it (see cmd/containerd-shim-wasmedge/instance_embed.go)
+// shim server embeds it (see cmd/wasmedge-shim-server/instance_embed.go)
 // and every container's instance runs it, sharing its pages. Started by the
 // shim as `wasmedge-instance instance ID`, like the shim binary itself would
 // be.

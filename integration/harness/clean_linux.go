@@ -462,7 +462,7 @@ func sortedKeys(m map[string]bool) []string {
 func (d *Daemon) ShimServerPids() []int {
 	var pids []int
 	for _, p := range d.shimProcesses() {
-		if filepath.Base(p.exe) == ShimBinaryName && hasAddressFlag(p.cmdline, d.Address) {
+		if IsShimServerExe(filepath.Base(p.exe)) && hasAddressFlag(p.cmdline, d.Address) {
 			pids = append(pids, p.pid)
 		}
 	}

@@ -3,12 +3,24 @@ package harness
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
 // ShimBinaryName is the file name containerd derives from the runtime name
 // io.containerd.wasmedge.v1.
 const ShimBinaryName = "containerd-shim-wasmedge-v1"
+
+// ServerBinaryName is the shim server's binary, which the shim binary
+// embeds and writes out as ServerBinaryName-<hash of its content>.
+const ServerBinaryName = "wasmedge-shim-server"
+
+// IsShimServerExe reports whether base, the base name of a process's
+// executable, is the wasm shim server: the embedded server binary, or the
+// shim binary itself when built without it embedded.
+func IsShimServerExe(base string) bool {
+	return base == ShimBinaryName || strings.HasPrefix(base, ServerBinaryName+"-")
+}
 
 // RuntimeName is the runtime name that selects the shim under test.
 const RuntimeName = "io.containerd.wasmedge.v1"

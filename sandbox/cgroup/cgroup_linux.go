@@ -38,6 +38,8 @@ type Cgroup struct {
 type controller interface {
 	addProc(pid int) error
 	openEntry() (*Entry, error)
+	// dirs are the cgroup's directories, one per v1 hierarchy.
+	dirs() []string
 	update(r *specs.LinuxResources) error
 	stats() (any, error)
 	freeze() error
@@ -119,6 +121,10 @@ func (c *Cgroup) AddProc(pid int) error {
 	}
 	return nil
 }
+
+// Dirs returns the cgroup's directories: one on v2, one per hierarchy on
+// v1. Removing them all (children first) removes the cgroup.
+func (c *Cgroup) Dirs() []string { return c.ctl.dirs() }
 
 // OpenEntry opens what a process about to be started needs to enter the
 // cgroup by itself (see Entry). The caller closes it.

@@ -26,6 +26,9 @@ func (c *Cgroup) Path() string { return c.path }
 // AddProc fails: cgroups exist on Linux only.
 func (c *Cgroup) AddProc(pid int) error { return errNoCgroups }
 
+// Dirs returns nothing: cgroups exist on Linux only.
+func (c *Cgroup) Dirs() []string { return nil }
+
 // OpenEntry fails: cgroups exist on Linux only.
 func (c *Cgroup) OpenEntry() (*Entry, error) { return nil, errNoCgroups }
 

@@ -13,13 +13,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 const (
-	// removeTimeout bounds how long Delete waits for a cgroup to empty.
-	removeTimeout = 2 * time.Second
 	// unlimitedFrom is where a v1 limit file's "no limit" begins: the kernel
 	// shows it as its page counter maximum (9223372036854771712 with 4 KiB
 	// pages), never as -1.
@@ -100,61 +96,6 @@ func readUint(path string) (uint64, error) {
 		return 0, err
 	}
 	return strconv.ParseUint(strings.TrimSpace(string(data)), 10, 64)
-}
-
-// removeDirs removes cgroup directories and any cgroups below them. A
-// cgroup whose last process was just reaped can stay busy for a moment, so
-// busy directories are retried until removeTimeout (one deadline for all of
-// them); a missing one is not an error.
-func removeDirs(dirs ...string) error {
-	deadline := time.Now().Add(removeTimeout)
-	delay := 10 * time.Millisecond
-	for {
-		var busy []string
-		var errs []error
-		for _, dir := range dirs {
-			err := removeTree(dir)
-			if errors.Is(err, unix.EBUSY) {
-				busy = append(busy, dir)
-				if time.Now().After(deadline) {
-					err = fmt.Errorf("%w (processes are still in it)", err)
-				} else {
-					err = nil
-				}
-			}
-			errs = append(errs, err)
-		}
-		if len(busy) == 0 || time.Now().After(deadline) {
-			return errors.Join(errs...)
-		}
-		dirs = busy
-		time.Sleep(delay)
-		delay = min(2*delay, 200*time.Millisecond)
-	}
-}
-
-// removeTree removes dir after the directories below it: a cgroup can only
-// be removed once it has no child cgroups. The control files need no
-// removing (rmdir takes them along; unlink would fail).
-func removeTree(dir string) error {
-	entries, err := os.ReadDir(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	for _, e := range entries {
-		if e.IsDir() {
-			if err := removeTree(filepath.Join(dir, e.Name())); err != nil {
-				return err
-			}
-		}
-	}
-	if err := unix.Rmdir(dir); err != nil && !errors.Is(err, unix.ENOENT) {
-		return &fs.PathError{Op: "rmdir", Path: dir, Err: err}
-	}
-	return nil
 }
 
 // pollUntil calls done every interval until it reports true, fails, or

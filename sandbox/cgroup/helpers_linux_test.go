@@ -24,6 +24,8 @@ import (
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 	"github.com/tetratelabs/wazero/sys"
+
+	"github.com/containerd-shim-wasmedge/containerd-shim-wasmedge/sandbox/cgroup/cgroupfs"
 )
 
 // The test binary doubles as the processes the tests put in cgroups: with
@@ -299,7 +301,7 @@ func removeEverywhere(path string) error {
 	for i, h := range dirs {
 		dirs[i] = filepath.Join(h, path)
 	}
-	return removeDirs(dirs...)
+	return cgroupfs.RemoveDirs(dirs...)
 }
 
 // readTrimmed reads a cgroup file.

@@ -16,6 +16,8 @@ import (
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/containerd-shim-wasmedge/containerd-shim-wasmedge/sandbox/cgroup/cgroupfs"
 )
 
 // v1Controller is a cgroup on cgroup v1: one directory per hierarchy, all
@@ -302,7 +304,7 @@ func (v *v1Controller) oomNotifier() (*os.File, bool, error) {
 }
 
 func (v *v1Controller) remove() error {
-	return removeDirs(v.dirs()...)
+	return cgroupfs.RemoveDirs(v.dirs()...)
 }
 
 // memoryLimit reads the hierarchical limit, which the kernel computes as the

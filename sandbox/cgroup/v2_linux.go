@@ -18,6 +18,8 @@ import (
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/containerd-shim-wasmedge/containerd-shim-wasmedge/sandbox/cgroup/cgroupfs"
 )
 
 // v2Controller is a cgroup in the unified (v2) hierarchy.
@@ -297,6 +299,8 @@ func (v *v2Controller) addProc(pid int) error {
 	return v.m.AddProc(uint64(pid))
 }
 
+func (v *v2Controller) dirs() []string { return []string{v.dir} }
+
 func (v *v2Controller) openEntry() (*Entry, error) {
 	dir, err := os.OpenFile(v.dir, os.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -393,7 +397,7 @@ func (v *v2Controller) oomNotifier() (*os.File, bool, error) {
 }
 
 func (v *v2Controller) remove() error {
-	return removeDirs(v.dir)
+	return cgroupfs.RemoveDirs(v.dir)
 }
 
 // memoryLimit returns the smallest memory.max of the cgroup and its

@@ -18,6 +18,8 @@ import (
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/containerd-shim-wasmedge/containerd-shim-wasmedge/sandbox/cgroup/cgroupfs"
 )
 
 // This machine has no cgroup v2 controllers, so most v2 code runs here
@@ -345,7 +347,7 @@ func TestV2OnUnifiedMount(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if err := removeDirs(mountpoint); err != nil {
+		if err := cgroupfs.RemoveDirs(mountpoint); err != nil {
 			t.Errorf("clean up: %v", err)
 		}
 	})

@@ -1,6 +1,6 @@
 //go:build linux
 
-package shim
+package action
 
 import (
 	"bytes"
@@ -9,10 +9,10 @@ import (
 	"testing"
 )
 
-func TestInstallInstanceBinary(t *testing.T) {
+func TestInstallBinary(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "bin")
 	bin := []byte("\x7fELF pretend binary")
-	path, err := installInstanceBinary(dir, bin)
+	path, err := InstallBinary(dir, "wasmedge-instance", bin)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -25,7 +25,7 @@ func TestInstallInstanceBinary(t *testing.T) {
 	}
 	// The same content again: the same file, nothing rewritten.
 	before, _ := os.Stat(path)
-	again, err := installInstanceBinary(dir, bin)
+	again, err := InstallBinary(dir, "wasmedge-instance", bin)
 	if err != nil || again != path {
 		t.Fatalf("second install %q, %v", again, err)
 	}
@@ -36,14 +36,14 @@ func TestInstallInstanceBinary(t *testing.T) {
 	if err := os.WriteFile(path, bin[:4], 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := installInstanceBinary(dir, bin); err != nil {
+	if _, err := InstallBinary(dir, "wasmedge-instance", bin); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := os.ReadFile(path); !bytes.Equal(got, bin) {
 		t.Errorf("damaged file kept: %q", got)
 	}
 	// Another version gets a name of its own.
-	other, err := installInstanceBinary(dir, []byte("another version"))
+	other, err := InstallBinary(dir, "wasmedge-instance", []byte("another version"))
 	if err != nil || other == path {
 		t.Fatalf("other version at %q, %v", other, err)
 	}

@@ -1,16 +1,14 @@
 //go:build linux
 
-package shim
+package action
 
 import (
 	"bytes"
 	"os"
 	"path/filepath"
-	"reflect"
 	"testing"
 
 	bootapi "github.com/containerd/containerd/api/runtime/bootstrap/v1"
-	taskv3 "github.com/containerd/containerd/api/runtime/task/v3"
 	"github.com/containerd/typeurl/v2"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
@@ -27,7 +25,7 @@ func mustMarshal(t *testing.T, m proto.Message) []byte {
 }
 
 func TestParseStartRequest(t *testing.T) {
-	flags := StartFlags{Namespace: "k8s.io", ID: "c1", Address: "/run/cd.sock", Action: "start"}
+	flags := Flags{Namespace: "k8s.io", ID: "c1", Address: "/run/cd.sock", Action: "start"}
 	env := func(k string) string {
 		if k == "TTRPC_ADDRESS" {
 			return "/run/cd.sock.ttrpc"
@@ -105,16 +103,16 @@ func TestWriteStartReply(t *testing.T) {
 	}
 }
 
-func TestParseStartFlags(t *testing.T) {
-	f, err := ParseStartFlags([]string{"-namespace", "ns", "-address", "/a.sock", "-publish-binary", "/usr/bin/containerd", "-id", "x", "-debug", "start"})
+func TestParseFlags(t *testing.T) {
+	f, err := ParseFlags([]string{"-namespace", "ns", "-address", "/a.sock", "-publish-binary", "/usr/bin/containerd", "-id", "x", "-debug", "start"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := StartFlags{Namespace: "ns", ID: "x", Address: "/a.sock", Debug: true, Action: "start"}
+	want := Flags{Namespace: "ns", ID: "x", Address: "/a.sock", Debug: true, Action: "start"}
 	if f != want {
 		t.Fatalf("got %+v, want %+v", f, want)
 	}
-	if f, _ := ParseStartFlags([]string{"-namespace", "ns", "-id", "x", "delete"}); f.Action != "delete" {
+	if f, _ := ParseFlags([]string{"-namespace", "ns", "-id", "x", "delete"}); f.Action != "delete" {
 		t.Fatalf("action = %q", f.Action)
 	}
 }
@@ -143,20 +141,5 @@ func TestGroupOf(t *testing.T) {
 				t.Fatalf("groupOf = %q, want %q", got, tc.want)
 			}
 		})
-	}
-}
-
-// TestTaskMethodsCoverTheAPI guards the hand-written v2 registration: every
-// method of the task service must be reachable under the v2 name too.
-func TestTaskMethodsCoverTheAPI(t *testing.T) {
-	methods := taskMethods(&Service{})
-	api := reflect.TypeOf((*taskv3.TTRPCTaskService)(nil)).Elem()
-	if len(methods) != api.NumMethod() {
-		t.Errorf("%d methods registered, the API has %d", len(methods), api.NumMethod())
-	}
-	for i := 0; i < api.NumMethod(); i++ {
-		if _, ok := methods[api.Method(i).Name]; !ok {
-			t.Errorf("method %s is not registered under the v2 name", api.Method(i).Name)
-		}
 	}
 }

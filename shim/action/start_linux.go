@@ -1,12 +1,11 @@
 //go:build linux
 
-package shim
+package action
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -14,56 +13,14 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
-	bootapi "github.com/containerd/containerd/api/runtime/bootstrap/v1"
-	"github.com/containerd/containerd/v2/defaults"
-	"github.com/containerd/containerd/v2/pkg/namespaces"
-	"github.com/containerd/containerd/v2/pkg/protobuf/proto"
-	"github.com/containerd/containerd/v2/pkg/shim"
-	"github.com/containerd/errdefs"
+	"github.com/containerd/ttrpc"
+	"google.golang.org/protobuf/types/known/emptypb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 )
-
-// StartFlags are the command-line flags containerd passes to every shim
-// invocation. The start action is handled here rather than by pkg/shim,
-// whose RunShim refuses the legacy protocol of containerd 1.6–2.2.
-type StartFlags struct {
-	Namespace string
-	ID        string
-	Address   string
-	Debug     bool
-	Action    string
-}
-
-// ParseStartFlags parses args the way pkg/shim does, on a private flag set
-// so the library can still parse the process's flags itself later.
-func ParseStartFlags(args []string) (StartFlags, error) {
-	var f StartFlags
-	fs := flag.NewFlagSet("shim", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.StringVar(&f.Namespace, "namespace", "", "")
-	fs.StringVar(&f.ID, "id", "", "")
-	fs.StringVar(&f.Address, "address", "", "")
-	fs.BoolVar(&f.Debug, "debug", false, "")
-	// Accepted for compatibility, unused by start.
-	fs.String("publish-binary", "", "")
-	fs.String("bundle", "", "")
-	fs.String("socket", "", "")
-	fs.String("debug-socket", "", "")
-	fs.Bool("v", false, "")
-	fs.Bool("version", false, "")
-	fs.Bool("info", false, "")
-	if err := fs.Parse(args); err != nil {
-		return f, err
-	}
-	f.Action = fs.Arg(0)
-	return f, nil
-}
-
-// defaultSocketDir is where shims create their sockets when containerd
-// does not say (before 2.3 it never does).
-var defaultSocketDir = filepath.Join(defaults.DefaultStateDir, "s")
 
 // startRequest is what a start invocation was asked for, whichever protocol
 // carried it.
@@ -86,37 +43,33 @@ type startRequest struct {
 // writes a protobuf BootstrapParams on stdin; older daemons write nothing or
 // the runtime options as a typeurl Any, which may also decode as
 // BootstrapParams, so the ids must match the flags as well.
-func parseStartRequest(f StartFlags, stdin []byte, env func(string) string) startRequest {
+func parseStartRequest(f Flags, stdin []byte, env func(string) string) startRequest {
 	req := startRequest{
 		namespace:    f.Namespace,
 		id:           f.ID,
 		grpcAddress:  f.Address,
 		ttrpcAddress: env("TTRPC_ADDRESS"),
-		socketDir:    defaultSocketDir,
+		socketDir:    DefaultSocketDir,
 		debug:        f.Debug,
 	}
 	if len(stdin) == 0 {
 		return req
 	}
-	var params bootapi.BootstrapParams
-	if err := proto.Unmarshal(stdin, &params); err != nil {
-		return req
-	}
-	if params.GetInstanceID() != f.ID || params.GetNamespace() != f.Namespace {
+	params, err := decodeBootstrapParams(stdin)
+	if err != nil || params.instanceID != f.ID || params.namespace != f.Namespace {
 		return req
 	}
 	req.bootstrap = true
-	if a := params.GetContainerdGrpcAddress(); a != "" {
-		req.grpcAddress = a
+	if params.grpcAddress != "" {
+		req.grpcAddress = params.grpcAddress
 	}
-	if a := params.GetContainerdTtrpcAddress(); a != "" {
-		req.ttrpcAddress = a
+	if params.ttrpcAddress != "" {
+		req.ttrpcAddress = params.ttrpcAddress
 	}
-	if d := params.GetSocketDir(); d != "" {
-		req.socketDir = d
+	if params.socketDir != "" {
+		req.socketDir = params.socketDir
 	}
-	req.debug = req.debug || params.GetLogLevel() == bootapi.LogLevel_LOG_LEVEL_DEBUG ||
-		params.GetLogLevel() == bootapi.LogLevel_LOG_LEVEL_TRACE
+	req.debug = req.debug || params.logLevel == logLevelDebug || params.logLevel == logLevelTrace
 	return req
 }
 
@@ -126,11 +79,6 @@ var groupAnnotations = []string{
 	"io.containerd.runc.v2.group",
 	"io.kubernetes.cri.sandbox-id",
 }
-
-// GroupingEnv selects which containers outside a pod share a shim process:
-// "namespace" (the default), all of a containerd namespace's, or
-// "container", one shim each as runc does. Pods always share one.
-const GroupingEnv = "WASMEDGE_SHIM_GROUPING"
 
 // groupOf returns the shim grouping key for the bundle's spec.
 //
@@ -169,13 +117,14 @@ func podGroup(bundle string) string {
 	return ""
 }
 
-// RunStart performs the start action: find or start the shim server for the
+// Start performs the start action: find or start the shim server for the
 // container's group and write containerd's expected reply to out. The
-// working directory is the bundle.
-func RunStart(ctx context.Context, f StartFlags, stdin io.Reader, out io.Writer) error {
+// working directory is the bundle. server is the shim server's binary,
+// spawned with the flags containerd gave and no action.
+func Start(ctx context.Context, f Flags, stdin io.Reader, out io.Writer, server string) error {
 	began := time.Now()
 	if f.Namespace == "" || f.ID == "" {
-		return fmt.Errorf("start: -namespace and -id are required: %w", errdefs.ErrInvalidArgument)
+		return errors.New("start: -namespace and -id are required")
 	}
 	input, err := io.ReadAll(io.LimitReader(stdin, 10<<20))
 	if err != nil {
@@ -187,21 +136,19 @@ func RunStart(ctx context.Context, f StartFlags, stdin io.Reader, out io.Writer)
 	if err != nil {
 		return err
 	}
-	ctx = namespaces.WithNamespace(ctx, req.namespace)
-
 	if req.bootstrap {
 		// pkg/shim's server reads this link to remove the socket on exit.
 		if err := replaceSymlink(req.socketDir, filepath.Join(bundle, "s")); err != nil {
 			return fmt.Errorf("record socket dir: %w", err)
 		}
 	}
-	address, err := serveGroup(ctx, req, bundle)
+	address, err := serveGroup(ctx, req, bundle, server)
 	if err != nil {
 		return err
 	}
 	// containerd 1.6/1.7 find a shim again after their own restart by this
-	// file; it is also how the server removes its socket on exit.
-	if err := writeFileAtomic(filepath.Join(bundle, "address"), []byte(address)); err != nil {
+	// file, and the delete action finds the socket by it.
+	if err := WriteFileAtomic(filepath.Join(bundle, "address"), []byte(address)); err != nil {
 		return fmt.Errorf("write address file: %w", err)
 	}
 	return writeStartReply(out, req.bootstrap, address)
@@ -214,44 +161,33 @@ func writeStartReply(out io.Writer, bootstrap bool, address string) error {
 		_, err := io.WriteString(out, address)
 		return err
 	}
-	data, err := proto.Marshal(&bootapi.BootstrapResult{
-		Version:  3,
-		Address:  address,
-		Protocol: "ttrpc",
-	})
-	if err != nil {
-		return err
-	}
-	_, err = out.Write(data)
+	_, err := out.Write(encodeBootstrapResult(3, address, "ttrpc"))
 	return err
 }
 
 // serveGroup returns the address of the live shim server of the container's
 // group, starting one if there is none.
-func serveGroup(ctx context.Context, req startRequest, bundle string) (string, error) {
+func serveGroup(ctx context.Context, req startRequest, bundle, server string) (string, error) {
 	// The key differs from runc's shim's for the same group, or the shim
 	// would find itself when it starts runc's shim for a native container.
 	group := groupOf(bundle, req.namespace, req.id) + "@wasmedge"
-	address, err := shim.CreateSocketAddress(ctx, req.socketDir, req.grpcAddress, group, false)
+	address := socketAddress(req.socketDir, req.grpcAddress, req.namespace, group)
+	listener, err := listen(address)
 	if err != nil {
-		return "", err
-	}
-	listener, err := shim.NewSocket(address)
-	if err != nil {
-		if !shim.SocketEaddrinuse(err) {
+		if !addressInUse(err) {
 			return "", fmt.Errorf("create shim socket: %w", err)
 		}
 		// A live shim must promise to wait for the container: an idle one
 		// could otherwise exit between this answer and containerd's call.
-		if err := reserveInGroup(ctx, address, req.id); err == nil {
+		if err := reserve(ctx, address, req.id); err == nil {
 			return address, nil
 		}
 		// The shim is winding down (it removes its socket first), or was
 		// killed with SIGKILL and left its socket behind.
-		if err := shim.RemoveSocket(address); err != nil {
+		if err := removeSocket(address); err != nil {
 			return "", fmt.Errorf("remove stale shim socket: %w", err)
 		}
-		if listener, err = shim.NewSocket(address); err != nil {
+		if listener, err = listen(address); err != nil {
 			return "", fmt.Errorf("create shim socket: %w", err)
 		}
 	}
@@ -260,30 +196,39 @@ func serveGroup(ctx context.Context, req startRequest, bundle string) (string, e
 	listener.SetUnlinkOnClose(false)
 	listener.Close()
 	if err != nil {
-		_ = shim.RemoveSocket(address)
+		_ = removeSocket(address)
 		return "", err
 	}
 	defer file.Close()
 
-	if err := spawnServer(req, bundle, file); err != nil {
-		_ = shim.RemoveSocket(address)
+	if err := spawnServer(req, bundle, server, file); err != nil {
+		_ = removeSocket(address)
 		return "", err
 	}
 	return address, nil
 }
 
-// spawnServer re-executes this binary as the long-lived shim server, which
-// pkg/shim runs with the listener inherited as fd 3.
-func spawnServer(req startRequest, bundle string, listener *os.File) error {
-	self, err := os.Executable()
+// reserve asks the shim at address to wait for container id.
+func reserve(ctx context.Context, address, id string) error {
+	conn, err := dial(address)
 	if err != nil {
 		return err
 	}
+	client := ttrpc.NewClient(conn)
+	defer client.Close()
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	return client.Call(ctx, GroupService, ReserveMethod, wrapperspb.String(id), &emptypb.Empty{})
+}
+
+// spawnServer starts the long-lived shim server, which pkg/shim runs with
+// the listener inherited as fd 3.
+func spawnServer(req startRequest, bundle, server string, listener *os.File) error {
 	args := []string{"-namespace", req.namespace, "-id", req.id, "-address", req.grpcAddress}
 	if req.debug {
 		args = append(args, "-debug")
 	}
-	cmd := exec.Command(self, args...)
+	cmd := exec.Command(server, args...)
 	cmd.Dir = bundle
 	// The bootstrap protocol no longer passes TTRPC_ADDRESS in the
 	// environment, but the server's event publisher needs it.
@@ -292,20 +237,20 @@ func spawnServer(req startRequest, bundle string, listener *os.File) error {
 		protocol = "bootstrap"
 	}
 	cmd.Env = append(os.Environ(), "TTRPC_ADDRESS="+req.ttrpcAddress, "GRPC_ADDRESS="+req.grpcAddress,
-		protocolEnv+"="+protocol, socketDirEnv+"="+req.socketDir)
+		ProtocolEnv+"="+protocol, SocketDirEnv+"="+req.socketDir)
 	if !req.began.IsZero() {
-		cmd.Env = append(cmd.Env, shimStartEnv+"="+strconv.FormatInt(req.began.UnixNano(), 10))
+		cmd.Env = append(cmd.Env, StartTimeEnv+"="+strconv.FormatInt(req.began.UnixNano(), 10))
 	}
 	cmd.ExtraFiles = []*os.File{listener}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 
 	runtime.LockOSThread()
-	err = cmd.Start()
+	err := cmd.Start()
 	runtime.UnlockOSThread()
 	if err != nil {
 		return fmt.Errorf("start shim server: %w", err)
 	}
-	if err := shim.AdjustOOMScore(cmd.Process.Pid); err != nil {
+	if err := adjustOOMScore(cmd.Process.Pid); err != nil {
 		_ = cmd.Process.Kill()
 		_, _ = cmd.Process.Wait()
 		return fmt.Errorf("adjust shim OOM score: %w", err)
@@ -314,17 +259,18 @@ func spawnServer(req startRequest, bundle string, listener *os.File) error {
 	return cmd.Process.Release()
 }
 
-func replaceSymlink(target, link string) error {
-	if err := os.Remove(link); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
+// adjustOOMScore makes the server a little likelier to be OOM-killed than
+// containerd (the action's parent), as containerd's own shims are, so that
+// the daemon survives its shims.
+func adjustOOMScore(pid int) error {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/oom_score_adj", os.Getppid()))
+	if err != nil {
+		return fmt.Errorf("containerd's OOM score: %w", err)
 	}
-	return os.Symlink(target, link)
-}
-
-func writeFileAtomic(path string, data []byte) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		return err
+	score, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil {
+		return fmt.Errorf("containerd's OOM score: %w", err)
 	}
-	return os.Rename(tmp, path)
+	score = min(max(score+1, -1000), 1000)
+	return os.WriteFile(fmt.Sprintf("/proc/%d/oom_score_adj", pid), []byte(strconv.Itoa(score)), 0)
 }

@@ -1,0 +1,54 @@
+package action
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// BinDir is where binaries embedded in the shim are written out, once per
+// node and version: every shim and instance runs that one file, so the
+// kernel shares its pages among them. It is on tmpfs, gone at reboot.
+const BinDir = "/run/containerd-shim-wasmedge/bin"
+
+// InstallBinary writes bin into dir under name plus a hash of its content,
+// unless a file of that content is there already, and returns its path.
+// Several shims may race: each writes a temporary file and renames it into
+// place, so the file is whole whenever it exists.
+func InstallBinary(dir, name string, bin []byte) (string, error) {
+	sum := sha256.Sum256(bin)
+	path := filepath.Join(dir, name+"-"+hex.EncodeToString(sum[:8]))
+	// The name carries the content's hash and files only ever appear whole
+	// (rename), so a file of the right size is the right file; a short or
+	// damaged one is replaced.
+	if st, err := os.Stat(path); err == nil && st.Mode().IsRegular() && st.Size() == int64(len(bin)) {
+		return path, nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("install %s: %w", name, err)
+	}
+	tmp, err := os.CreateTemp(dir, "."+name+"-*")
+	if err != nil {
+		return "", fmt.Errorf("install %s: %w", name, err)
+	}
+	defer os.Remove(tmp.Name())
+	_, err = tmp.Write(bin)
+	if err == nil {
+		err = tmp.Chmod(0o755)
+	}
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		return "", fmt.Errorf("install %s: %w", name, err)
+	}
+	return path, nil
+}
