@@ -15,6 +15,8 @@ import (
 	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/types/known/emptypb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/containerd-shim-wasmedge/containerd-shim-wasmedge/shim/action"
 )
 
 // idleShutdownDelay is how long a shim with no container left waits before
@@ -79,6 +81,19 @@ func (s *Service) Reserve(ctx context.Context, id *wrapperspb.StringValue) (*emp
 	}
 	s.reservations[id.GetValue()] = time.Now().Add(reservationTTL)
 	return &emptypb.Empty{}, nil
+}
+
+// awaitFirstContainer reserves the server's place for the container whose
+// start action spawned it (the -id flag) and arms the idle timer: should
+// that Create never come (containerd gave up, or another server took the
+// socket), the server still exits once the reservation expires.
+func (s *Service) awaitFirstContainer() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if f, err := action.ParseFlags(os.Args[1:]); err == nil && f.ID != "" {
+		s.reservations[f.ID] = time.Now().Add(reservationTTL)
+	}
+	s.scheduleIdleShutdown()
 }
 
 // pendingReservations drops expired reservations and reports whether any

@@ -152,6 +152,7 @@ func NewService(ctx context.Context, publisher shim.Publisher, sd shutdown.Servi
 		s.socketInode = socketInode(address)
 		sd.RegisterCallback(func(context.Context) error { s.removeOwnSocket(); return nil })
 	}
+	s.awaitFirstContainer()
 	s.observeShimStart()
 	return s, nil
 }

@@ -55,14 +55,30 @@ func Cleanup(bundle string) []error {
 	if err := removeCgroup(bundle); err != nil {
 		errs = append(errs, fmt.Errorf("remove cgroup: %w", err))
 	}
-	// A shim killed with SIGKILL leaves its socket behind. The socket may
-	// still serve other containers of the group, so only a dead one goes.
-	if address, err := readAddress(bundle); err == nil && !canConnect(address) {
-		if err := removeSocket(address); err != nil {
-			errs = append(errs, fmt.Errorf("remove dead shim socket: %w", err))
-		}
+	if err := removeDeadSocket(bundle); err != nil {
+		errs = append(errs, fmt.Errorf("remove dead shim socket: %w", err))
 	}
 	return errs
+}
+
+// removeDeadSocket removes the socket of the bundle's shim if nothing
+// listens there: a shim killed with SIGKILL leaves it behind. The socket
+// may still serve other containers of the group, so only a dead one goes,
+// and under the lock, lest it be a new server's of the same name.
+func removeDeadSocket(bundle string) error {
+	address, err := readAddress(bundle)
+	if err != nil || canConnect(address) {
+		return nil
+	}
+	unlock, err := lockSockets()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if canConnect(address) {
+		return nil
+	}
+	return removeSocket(address)
 }
 
 // UnmountAll unmounts everything at and below target, deepest first; a

@@ -98,6 +98,34 @@ func readAddress(bundle string) (string, error) {
 	return string(data), nil
 }
 
+// socketLock serializes the replacement and removal of shim sockets on the
+// node (see serveGroup). It is one file for every group, held only while a
+// socket is checked and replaced.
+const socketLock = "/run/containerd-shim-wasmedge/socket.lock"
+
+// lockSockets takes socketLock and returns its release.
+func lockSockets() (unlock func(), err error) {
+	if err := os.MkdirAll(filepath.Dir(socketLock), 0o755); err != nil {
+		return nil, fmt.Errorf("socket lock: %w", err)
+	}
+	f, err := os.OpenFile(socketLock, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("socket lock: %w", err)
+	}
+	for {
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX)
+		if !errors.Is(err, syscall.EINTR) {
+			break
+		}
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("socket lock: %w", err)
+	}
+	// Closing the file releases the lock.
+	return func() { f.Close() }, nil
+}
+
 // addressInUse reports whether err says the socket address is taken.
 func addressInUse(err error) bool {
 	return errors.Is(err, syscall.EADDRINUSE)

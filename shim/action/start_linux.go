@@ -172,24 +172,38 @@ func serveGroup(ctx context.Context, req startRequest, bundle, server string) (s
 	// would find itself when it starts runc's shim for a native container.
 	group := groupOf(bundle, req.namespace, req.id) + "@wasmedge"
 	address := socketAddress(req.socketDir, req.grpcAddress, req.namespace, group)
+	// Binding the socket decides which of several start actions spawns the
+	// group's server; the others join it.
 	listener, err := listen(address)
-	if err != nil {
-		if !addressInUse(err) {
-			return "", fmt.Errorf("create shim socket: %w", err)
-		}
+	if addressInUse(err) {
 		// A live shim must promise to wait for the container: an idle one
 		// could otherwise exit between this answer and containerd's call.
-		if err := reserve(ctx, address, req.id); err == nil {
+		if reserve(ctx, address, req.id) == nil {
 			return address, nil
 		}
 		// The shim is winding down (it removes its socket first), or was
-		// killed with SIGKILL and left its socket behind.
-		if err := removeSocket(address); err != nil {
-			return "", fmt.Errorf("remove stale shim socket: %w", err)
+		// killed with SIGKILL and left its socket behind: replace it, under
+		// the lock, for two actions doing so at once would each remove the
+		// socket, the second one the first one's new server's.
+		unlock, lockErr := lockSockets()
+		if lockErr != nil {
+			return "", lockErr
 		}
-		if listener, err = listen(address); err != nil {
-			return "", fmt.Errorf("create shim socket: %w", err)
+		defer unlock()
+		listener, err = listen(address)
+		if addressInUse(err) {
+			if reserve(ctx, address, req.id) == nil {
+				// Replaced meanwhile by the action that held the lock.
+				return address, nil
+			}
+			if err := removeSocket(address); err != nil {
+				return "", fmt.Errorf("remove stale shim socket: %w", err)
+			}
+			listener, err = listen(address)
 		}
+	}
+	if err != nil {
+		return "", fmt.Errorf("create shim socket: %w", err)
 	}
 	file, err := listener.File()
 	// The server inherits the socket; closing ours must not unlink it.
