@@ -43,9 +43,13 @@ STATIC_GO := CGO_ENABLED=1 $(GO) build -trimpath -ldflags '-s -w -extldflags=-st
 INSTANCE  := cmd/wasmedge-shim-server/wasmedge-instance
 SERVER    := cmd/containerd-shim-wasmedge/wasmedge-shim-server
 
+# Each embedded binary comes with its SHA-256, which names the file it is
+# written to.
 build:
 	$(STATIC_GO) -tags netgo,osusergo -o $(INSTANCE) ./cmd/wasmedge-instance
+	sha256sum $(INSTANCE) | cut -d' ' -f1 > $(INSTANCE).sha256
 	$(STATIC_GO) -tags netgo,osusergo,embed_instance -o $(SERVER) ./cmd/wasmedge-shim-server
+	sha256sum $(SERVER) | cut -d' ' -f1 > $(SERVER).sha256
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -tags embed_server -o $(SHIM) ./cmd/containerd-shim-wasmedge
 
 wasm: $(WASM_FILES)
@@ -104,4 +108,4 @@ bench-smoke: build wasm
 	$(BENCH_ENV) $(GO) run ./bench -smoke $(BENCH_FLAGS)
 
 clean:
-	rm -rf bin build $(INSTANCE) $(SERVER)
+	rm -rf bin build $(INSTANCE) $(INSTANCE).sha256 $(SERVER) $(SERVER).sha256

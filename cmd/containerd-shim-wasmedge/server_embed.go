@@ -5,6 +5,7 @@ package main
 import (
 	_ "embed"
 	"os"
+	"strings"
 	"syscall"
 
 	"github.com/containerd-shim-wasmedge/containerd-shim-wasmedge/shim/action"
@@ -17,10 +18,15 @@ import (
 //go:embed wasmedge-shim-server
 var serverImage []byte
 
+// serverSum is serverImage's SHA-256 in hex, computed by the build.
+//
+//go:embed wasmedge-shim-server.sha256
+var serverSum string
+
 // serverBinary writes the server binary out, once per node and version, and
 // returns its path.
 func serverBinary() (string, error) {
-	return action.InstallBinary(action.BinDir, "wasmedge-shim-server", serverImage)
+	return action.InstallBinary(action.BinDir, "wasmedge-shim-server", strings.TrimSpace(serverSum), serverImage)
 }
 
 // runServer replaces this process with the server binary, arguments and

@@ -4,6 +4,7 @@ package main
 
 import (
 	_ "embed"
+	"strings"
 
 	wasmshim "github.com/containerd-shim-wasmedge/containerd-shim-wasmedge/shim"
 )
@@ -14,4 +15,9 @@ import (
 //go:embed wasmedge-instance
 var instanceBinary []byte
 
-func init() { wasmshim.SetInstanceBinary(instanceBinary) }
+// instanceSum is instanceBinary's SHA-256 in hex, computed by the build.
+//
+//go:embed wasmedge-instance.sha256
+var instanceSum string
+
+func init() { wasmshim.SetInstanceBinary(instanceBinary, strings.TrimSpace(instanceSum)) }

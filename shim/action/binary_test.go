@@ -12,7 +12,7 @@ import (
 func TestInstallBinary(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "bin")
 	bin := []byte("\x7fELF pretend binary")
-	path, err := InstallBinary(dir, "wasmedge-instance", bin)
+	path, err := InstallBinary(dir, "wasmedge-instance", "", bin)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -25,7 +25,7 @@ func TestInstallBinary(t *testing.T) {
 	}
 	// The same content again: the same file, nothing rewritten.
 	before, _ := os.Stat(path)
-	again, err := InstallBinary(dir, "wasmedge-instance", bin)
+	again, err := InstallBinary(dir, "wasmedge-instance", "", bin)
 	if err != nil || again != path {
 		t.Fatalf("second install %q, %v", again, err)
 	}
@@ -36,19 +36,34 @@ func TestInstallBinary(t *testing.T) {
 	if err := os.WriteFile(path, bin[:4], 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := InstallBinary(dir, "wasmedge-instance", bin); err != nil {
+	if _, err := InstallBinary(dir, "wasmedge-instance", "", bin); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := os.ReadFile(path); !bytes.Equal(got, bin) {
 		t.Errorf("damaged file kept: %q", got)
 	}
 	// Another version gets a name of its own.
-	other, err := InstallBinary(dir, "wasmedge-instance", []byte("another version"))
+	other, err := InstallBinary(dir, "wasmedge-instance", "", []byte("another version"))
 	if err != nil || other == path {
 		t.Fatalf("other version at %q, %v", other, err)
 	}
 	entries, _ := os.ReadDir(dir)
 	if len(entries) != 2 {
 		t.Errorf("%d files in %s, want 2 (no temporary left)", len(entries), dir)
+	}
+}
+
+func TestInstallBinaryUsesTheGivenSum(t *testing.T) {
+	dir := t.TempDir()
+	const sum = "0123456789abcdef0123"
+	path, err := InstallBinary(dir, "server", sum, []byte("content"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(dir, "server-0123456789abcdef"); path != want {
+		t.Errorf("path %s, want %s", path, want)
+	}
+	if _, err := InstallBinary(dir, "server", "abc", []byte("content")); err == nil {
+		t.Error("a hash of 3 digits was accepted")
 	}
 }
