@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/containerd-shim-wasmedge/containerd-shim-wasmedge/sandbox/cgroup"
+	"github.com/containerd-shim-wasmedge/containerd-shim-wasmedge/sandbox/cgroup/cgroupfs"
 )
 
 // unifiedRoot is where a hybrid host, as this one, mounts its cgroup v2
@@ -28,7 +29,7 @@ const unifiedRoot = "/sys/fs/cgroup/unified"
 // recordingCgroup is a Cgroup whose entry comes from open and which
 // records, in order, the calls of AddProc and of the spawn's Setup.
 type recordingCgroup struct {
-	open func() (*cgroup.Entry, error)
+	open func() (*cgroupfs.Entry, error)
 	// add, when set, does AddProc's work.
 	add func(pid int) error
 
@@ -36,7 +37,7 @@ type recordingCgroup struct {
 	calls []string
 }
 
-func (c *recordingCgroup) OpenEntry() (*cgroup.Entry, error) { return c.open() }
+func (c *recordingCgroup) OpenEntry() (*cgroupfs.Entry, error) { return c.open() }
 
 func (c *recordingCgroup) AddProc(pid int) error {
 	c.record(fmt.Sprintf("AddProc(%d)", pid))
@@ -192,12 +193,12 @@ func TestSpawnClonesIntoV2Cgroup(t *testing.T) {
 			t.Errorf("clean up: %v", err)
 		}
 	})
-	rec := &recordingCgroup{open: func() (*cgroup.Entry, error) {
+	rec := &recordingCgroup{open: func() (*cgroupfs.Entry, error) {
 		f, err := os.Open(dir)
 		if err != nil {
 			return nil, err
 		}
-		return &cgroup.Entry{Dir: f}, nil
+		return &cgroupfs.Entry{Dir: f}, nil
 	}}
 	inst := spawnReady(t, runConfig(t, "hello"), Options{Cgroup: rec, Setup: rec.setup})
 	pid := inst.Pid()
@@ -229,22 +230,22 @@ func TestSpawnClonesIntoV2Cgroup(t *testing.T) {
 func TestSpawnMovesInWithoutEntry(t *testing.T) {
 	tests := []struct {
 		name  string
-		entry func(t *testing.T) *cgroup.Entry
+		entry func(t *testing.T) *cgroupfs.Entry
 	}{
-		{"empty entry", func(*testing.T) *cgroup.Entry { return &cgroup.Entry{} }},
-		{"clone into cgroup refused", func(t *testing.T) *cgroup.Entry {
+		{"empty entry", func(*testing.T) *cgroupfs.Entry { return &cgroupfs.Entry{} }},
+		{"clone into cgroup refused", func(t *testing.T) *cgroupfs.Entry {
 			// Not a cgroup2 directory: clone3 fails with EBADF, as it
 			// fails with ENOSYS or EINVAL on kernels before 5.7.
 			f, err := os.Open(t.TempDir())
 			if err != nil {
 				t.Fatal(err)
 			}
-			return &cgroup.Entry{Dir: f}
+			return &cgroupfs.Entry{Dir: f}
 		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rec := &recordingCgroup{open: func() (*cgroup.Entry, error) { return tt.entry(t), nil }}
+			rec := &recordingCgroup{open: func() (*cgroupfs.Entry, error) { return tt.entry(t), nil }}
 			inst := spawnReady(t, runConfig(t, "hello"), Options{Cgroup: rec, Setup: rec.setup})
 			pid := inst.Pid()
 			want := []string{fmt.Sprintf("Setup(%d)", pid), fmt.Sprintf("AddProc(%d)", pid)}
@@ -269,7 +270,7 @@ func TestSpawnCgroupEntryFailures(t *testing.T) {
 	tests := []struct {
 		name  string
 		cgo   bool
-		entry func(t *testing.T) (*cgroup.Entry, error)
+		entry func(t *testing.T) (*cgroupfs.Entry, error)
 		add   func(pid int) error
 		// started says whether a process was started (and must be reaped).
 		started bool
@@ -280,8 +281,8 @@ func TestSpawnCgroupEntryFailures(t *testing.T) {
 			cgo:  true,
 			// A new cpuset cgroup has no CPUs, and the kernel refuses it
 			// any task (ENOSPC).
-			entry: func(t *testing.T) (*cgroup.Entry, error) {
-				return &cgroup.Entry{Tasks: []*os.File{emptyCpuset(t)}}, nil
+			entry: func(t *testing.T) (*cgroupfs.Entry, error) {
+				return &cgroupfs.Entry{Tasks: []*os.File{emptyCpuset(t)}}, nil
 			},
 			started: true,
 			check: func(t *testing.T, err error) {
@@ -293,7 +294,7 @@ func TestSpawnCgroupEntryFailures(t *testing.T) {
 		},
 		{
 			name:  "entry cannot be opened",
-			entry: func(*testing.T) (*cgroup.Entry, error) { return nil, errOpen },
+			entry: func(*testing.T) (*cgroupfs.Entry, error) { return nil, errOpen },
 			check: func(t *testing.T, err error) {
 				if !errors.Is(err, errOpen) {
 					t.Errorf("Spawn error %v, want it to wrap %v", err, errOpen)
@@ -302,7 +303,7 @@ func TestSpawnCgroupEntryFailures(t *testing.T) {
 		},
 		{
 			name:    "move from outside fails",
-			entry:   func(*testing.T) (*cgroup.Entry, error) { return &cgroup.Entry{}, nil },
+			entry:   func(*testing.T) (*cgroupfs.Entry, error) { return &cgroupfs.Entry{}, nil },
 			add:     func(int) error { return errAdd },
 			started: true,
 			check: func(t *testing.T, err error) {
@@ -317,7 +318,7 @@ func TestSpawnCgroupEntryFailures(t *testing.T) {
 			if tt.cgo && !builtWithCgo {
 				t.Skip("the instance writes tasks files itself only in the cgo build")
 			}
-			rec := &recordingCgroup{open: func() (*cgroup.Entry, error) { return tt.entry(t) }, add: tt.add}
+			rec := &recordingCgroup{open: func() (*cgroupfs.Entry, error) { return tt.entry(t) }, add: tt.add}
 			var pid int
 			opts := testOptions(&pid)
 			opts.Cgroup = rec

@@ -22,7 +22,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/containerd-shim-wasmedge/containerd-shim-wasmedge/sandbox/cgroup"
+	"github.com/containerd-shim-wasmedge/containerd-shim-wasmedge/sandbox/cgroup/cgroupfs"
 )
 
 // InstanceCommand is the first argument that makes the shim binary act as an
@@ -43,7 +43,7 @@ type Stdio struct{ Stdin, Stdout, Stderr *os.File }
 // Cgroup is a container's cgroup as Spawn uses it; *cgroup.Cgroup is one.
 type Cgroup interface {
 	// OpenEntry opens what the instance needs to enter the cgroup at birth.
-	OpenEntry() (*cgroup.Entry, error)
+	OpenEntry() (*cgroupfs.Entry, error)
 	// AddProc moves a running process into the cgroup.
 	AddProc(pid int) error
 }

@@ -21,7 +21,7 @@ import (
 	"github.com/containerd/errdefs"
 
 	"github.com/containerd-shim-wasmedge/containerd-shim-wasmedge/oci"
-	"github.com/containerd-shim-wasmedge/containerd-shim-wasmedge/sandbox/cgroup"
+	"github.com/containerd-shim-wasmedge/containerd-shim-wasmedge/sandbox/cgroup/cgroupfs"
 )
 
 // Instance is an instance process whose guest is compiled and waits for
@@ -247,13 +247,13 @@ func instanceCommand(rc *oci.RunConfig, stdio Stdio, opts Options, plan *namespa
 }
 
 // openCgroupEntry opens the entry to cg, empty when there is no cgroup.
-func openCgroupEntry(cg Cgroup) (*cgroup.Entry, error) {
+func openCgroupEntry(cg Cgroup) (*cgroupfs.Entry, error) {
 	if cg == nil {
-		return &cgroup.Entry{}, nil
+		return &cgroupfs.Entry{}, nil
 	}
 	e, err := cg.OpenEntry()
 	if e == nil && err == nil {
-		e = &cgroup.Entry{}
+		e = &cgroupfs.Entry{}
 	}
 	return e, err
 }

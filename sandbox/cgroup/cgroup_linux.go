@@ -14,6 +14,8 @@ import (
 	"github.com/containerd/log"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/containerd-shim-wasmedge/containerd-shim-wasmedge/sandbox/cgroup/cgroupfs"
 )
 
 // unifiedMountpoint is where the cgroup v2 tree is mounted on a host in
@@ -37,7 +39,7 @@ type Cgroup struct {
 // controller is what one cgroup version does for a Cgroup.
 type controller interface {
 	addProc(pid int) error
-	openEntry() (*Entry, error)
+	openEntry() (*cgroupfs.Entry, error)
 	// dirs are the cgroup's directories, one per v1 hierarchy.
 	dirs() []string
 	update(r *specs.LinuxResources) error
@@ -128,7 +130,7 @@ func (c *Cgroup) Dirs() []string { return c.ctl.dirs() }
 
 // OpenEntry opens what a process about to be started needs to enter the
 // cgroup by itself (see Entry). The caller closes it.
-func (c *Cgroup) OpenEntry() (*Entry, error) {
+func (c *Cgroup) OpenEntry() (*cgroupfs.Entry, error) {
 	e, err := c.ctl.openEntry()
 	if err != nil {
 		return nil, fmt.Errorf("open entry to cgroup %s: %w", c.path, categorize(err))

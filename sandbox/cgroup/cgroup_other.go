@@ -7,6 +7,8 @@ import (
 
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/containerd-shim-wasmedge/containerd-shim-wasmedge/sandbox/cgroup/cgroupfs"
 )
 
 // Cgroup is one container's cgroup; cgroups exist on Linux only.
@@ -30,7 +32,7 @@ func (c *Cgroup) AddProc(pid int) error { return errNoCgroups }
 func (c *Cgroup) Dirs() []string { return nil }
 
 // OpenEntry fails: cgroups exist on Linux only.
-func (c *Cgroup) OpenEntry() (*Entry, error) { return nil, errNoCgroups }
+func (c *Cgroup) OpenEntry() (*cgroupfs.Entry, error) { return nil, errNoCgroups }
 
 // Update fails: cgroups exist on Linux only.
 func (c *Cgroup) Update(resources *specs.LinuxResources) error { return errNoCgroups }

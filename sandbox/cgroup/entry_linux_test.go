@@ -17,6 +17,8 @@ import (
 
 	"github.com/containerd/errdefs"
 	"golang.org/x/sys/unix"
+
+	"github.com/containerd-shim-wasmedge/containerd-shim-wasmedge/sandbox/cgroup/cgroupfs"
 )
 
 // TestOpenEntryV1 checks that the entry of a v1 cgroup is one writable
@@ -213,18 +215,18 @@ func TestEntryClose(t *testing.T) {
 	}
 	tests := []struct {
 		name  string
-		entry func(t *testing.T) *Entry
+		entry func(t *testing.T) *cgroupfs.Entry
 	}{
-		{"nil", func(*testing.T) *Entry { return nil }},
-		{"empty", func(*testing.T) *Entry { return &Entry{} }},
-		{"tasks", func(t *testing.T) *Entry {
-			return &Entry{Tasks: []*os.File{open(t, os.DevNull, os.O_WRONLY), open(t, os.DevNull, os.O_WRONLY)}}
+		{"nil", func(*testing.T) *cgroupfs.Entry { return nil }},
+		{"empty", func(*testing.T) *cgroupfs.Entry { return &cgroupfs.Entry{} }},
+		{"tasks", func(t *testing.T) *cgroupfs.Entry {
+			return &cgroupfs.Entry{Tasks: []*os.File{open(t, os.DevNull, os.O_WRONLY), open(t, os.DevNull, os.O_WRONLY)}}
 		}},
-		{"dir", func(t *testing.T) *Entry {
-			return &Entry{Dir: open(t, t.TempDir(), os.O_RDONLY)}
+		{"dir", func(t *testing.T) *cgroupfs.Entry {
+			return &cgroupfs.Entry{Dir: open(t, t.TempDir(), os.O_RDONLY)}
 		}},
-		{"tasks and dir", func(t *testing.T) *Entry {
-			return &Entry{Tasks: []*os.File{open(t, os.DevNull, os.O_WRONLY)}, Dir: open(t, t.TempDir(), os.O_RDONLY)}
+		{"tasks and dir", func(t *testing.T) *cgroupfs.Entry {
+			return &cgroupfs.Entry{Tasks: []*os.File{open(t, os.DevNull, os.O_WRONLY)}, Dir: open(t, t.TempDir(), os.O_RDONLY)}
 		}},
 	}
 	for _, tt := range tests {

@@ -172,8 +172,8 @@ func (v *v1Controller) addProc(pid int) error {
 // openEntry opens the tasks file of every hierarchy. tasks, not
 // cgroup.procs: the kernel skips the global lock only for a thread that
 // moves itself alone, and the instance has one thread when it writes.
-func (v *v1Controller) openEntry() (*Entry, error) {
-	e := &Entry{}
+func (v *v1Controller) openEntry() (*cgroupfs.Entry, error) {
+	e := &cgroupfs.Entry{}
 	for _, dir := range v.dirs() {
 		f, err := os.OpenFile(filepath.Join(dir, "tasks"), os.O_WRONLY|unix.O_CLOEXEC, 0)
 		if err != nil {

@@ -301,12 +301,12 @@ func (v *v2Controller) addProc(pid int) error {
 
 func (v *v2Controller) dirs() []string { return []string{v.dir} }
 
-func (v *v2Controller) openEntry() (*Entry, error) {
+func (v *v2Controller) openEntry() (*cgroupfs.Entry, error) {
 	dir, err := os.OpenFile(v.dir, os.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, err
 	}
-	return &Entry{Dir: dir}, nil
+	return &cgroupfs.Entry{Dir: dir}, nil
 }
 
 func (v *v2Controller) update(r *specs.LinuxResources) error {

@@ -1,8 +1,9 @@
 //go:build linux
 
-// Package cgroupfs removes cgroup directories with nothing but file system
-// calls, so that code that must stay small (the shim's delete action) can
-// clean up a cgroup without linking a cgroup library.
+// Package cgroupfs is what needs cgroups but no cgroup library: removing
+// cgroup directories, and the files through which a new process enters a
+// cgroup. It stays small, for the binaries that must start fast: the
+// shim's delete action and the instance process.
 package cgroupfs
 
 import (
