@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/containerd/cgroups/v3/cgroup1"
@@ -42,21 +43,36 @@ func v1At(path string) cgroup1.Path {
 	return cgroup1.NestedPath(path)
 }
 
+// v1Subsystems caches v1Hierarchy's subsystems: finding them parses
+// /proc/self/mountinfo, and the library asks on every New and Load, which
+// was most of the cost of creating a cgroup. The hierarchies' mount points
+// do not move while a shim runs.
+var v1Subsystems struct {
+	once sync.Once
+	list []cgroup1.Subsystem
+	err  error
+}
+
 // v1Hierarchy is the cgroups library's default set of v1 subsystems, with
 // the memory controller told to do without swap files on kernels that lack
-// swap accounting (else Stats would fail on them).
+// swap accounting (else Stats would fail on them). Each call gets a slice
+// of its own; the subsystems themselves hold only their mount points.
 func v1Hierarchy() ([]cgroup1.Subsystem, error) {
-	subsystems, err := cgroup1.Default()
-	if err != nil {
-		return nil, err
-	}
-	for i, s := range subsystems {
-		if p, ok := s.(pather); ok && s.Name() == cgroup1.Memory {
-			root := filepath.Dir(p.Path("/"))
-			subsystems[i] = cgroup1.NewMemory(root, cgroup1.OptionalSwap())
+	v1Subsystems.once.Do(func() {
+		subsystems, err := cgroup1.Default()
+		if err != nil {
+			v1Subsystems.err = err
+			return
 		}
-	}
-	return subsystems, nil
+		for i, s := range subsystems {
+			if p, ok := s.(pather); ok && s.Name() == cgroup1.Memory {
+				root := filepath.Dir(p.Path("/"))
+				subsystems[i] = cgroup1.NewMemory(root, cgroup1.OptionalSwap())
+			}
+		}
+		v1Subsystems.list = subsystems
+	})
+	return slices.Clone(v1Subsystems.list), v1Subsystems.err
 }
 
 func newV1(path string, r *specs.LinuxResources) (*v1Controller, error) {

@@ -108,9 +108,12 @@ func UnmountAll(target string) error {
 }
 
 // WriteCgroupDirs records a container's cgroup directories in its bundle,
-// for Cleanup.
+// for Cleanup. It is written in place, not renamed into place: Create
+// writes it before anything can run Cleanup on the bundle, and a file
+// creation less on Create's path is worth more than atomicity no reader
+// needs (each one costs a millisecond where bundles are not on tmpfs).
 func WriteCgroupDirs(bundle string, dirs []string) error {
-	return WriteFileAtomic(filepath.Join(bundle, CgroupDirsFile), []byte(strings.Join(dirs, "\n")))
+	return os.WriteFile(filepath.Join(bundle, CgroupDirsFile), []byte(strings.Join(dirs, "\n")), 0o644)
 }
 
 // removeCgroup removes the cgroup directories recorded in bundle, if any.

@@ -1,7 +1,6 @@
 package action
 
 import (
-	"errors"
 	"os"
 	"path/filepath"
 )
@@ -53,14 +52,6 @@ func WriteFileAtomic(path string, data []byte) error {
 		return err
 	}
 	return nil
-}
-
-// replaceSymlink makes link point at target, whatever was there before.
-func replaceSymlink(target, link string) error {
-	if err := os.Remove(link); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	return os.Symlink(target, link)
 }
 
 // BundleOf returns the bundle of task id, given the working directory

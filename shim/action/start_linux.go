@@ -136,12 +136,10 @@ func Start(ctx context.Context, f Flags, stdin io.Reader, out io.Writer, server 
 	if err != nil {
 		return err
 	}
-	if req.bootstrap {
-		// pkg/shim's server reads this link to remove the socket on exit.
-		if err := replaceSymlink(req.socketDir, filepath.Join(bundle, "s")); err != nil {
-			return fmt.Errorf("record socket dir: %w", err)
-		}
-	}
+	// No "s" link to the socket directory, which pkg/shim's start writes:
+	// its server reads it at exit to remove a socket named after the
+	// container, and this shim's sockets are named after the group and
+	// removed by the server itself (idle.go).
 	address, err := serveGroup(ctx, req, bundle, server)
 	if err != nil {
 		return err
