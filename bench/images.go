@@ -59,6 +59,9 @@ type runtimeProfile struct {
 	ctrFlags []string
 	hello    []string
 	sleeper  []string
+	// metricsDir is where the runtime's shims serve their metrics; empty
+	// for runc, whose shim has none.
+	metricsDir string
 }
 
 // prepareProfiles builds both images (the native programs with

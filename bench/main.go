@@ -28,6 +28,7 @@ import (
 	"github.com/containerd/containerd/v2/client"
 
 	"github.com/containerd-shim-wasmedge/containerd-shim-wasmedge/integration/harness"
+	"github.com/containerd-shim-wasmedge/containerd-shim-wasmedge/metrics"
 )
 
 // cacheDirEnv is the shim's setting for its compilation cache; the bench
@@ -120,10 +121,13 @@ func run(cfg config) int {
 	defer tb.Close()
 
 	rep := &report{Time: time.Now().UTC(), Smoke: cfg.smoke, Machine: describeMachine()}
-	rep.ShimSHA256 = usePrivateShim(tb)
+	shim := usePrivateShim(tb)
+	rep.ShimSHA256 = shim.sha256
 
 	progress("starting containerd %s", cfg.containerd)
-	d := harness.StartDaemon(tb, cfg.containerd)
+	// The harness names a metrics directory of its own after the inherited
+	// environment; an explicit one wins, and the bench knows where it is.
+	d := harness.StartDaemon(tb, cfg.containerd, harness.WithEnv(metrics.MetricsDirEnv+"="+shim.metricsDir))
 	c := d.Client(tb)
 	nctx := namespaced(ctx, d)
 	v, err := c.Version(nctx)
@@ -137,6 +141,7 @@ func run(cfg config) int {
 	if err != nil {
 		tb.Fatalf("images: %v", err)
 	}
+	wasm.metricsDir = shim.metricsDir
 	warmUp(nctx, tb, c, wasm, runc)
 
 	for _, phase := range cfg.phases {
@@ -213,11 +218,21 @@ func runPhase(ctx context.Context, d *harness.Daemon, c *client.Client, cfg conf
 	}
 }
 
+// privateShim is the copy of the shim under test the daemon runs.
+type privateShim struct {
+	sha256 string
+	// metricsDir is where its shims serve their metrics, a directory of
+	// the bench's own, so that the node's exporter neither counts the
+	// bench's containers nor leaves counts of its own in the bench's.
+	metricsDir string
+}
+
 // usePrivateShim copies the shim under test into a directory of its own and
 // points the harness (SHIM_BIN_DIR) and the shim's compilation cache there,
 // so that a rebuild of bin/ during the run cannot change what is measured.
-// It returns the binary's SHA-256.
-func usePrivateShim(tb *benchTB) string {
+// The cache reaches the shims through the environment the daemon inherits;
+// the metrics directory it makes there needs harness.WithEnv.
+func usePrivateShim(tb *benchTB) privateShim {
 	data, err := os.ReadFile(harness.ShimBinary(tb))
 	if err != nil {
 		tb.Fatalf("read shim: %v", err)
@@ -230,13 +245,18 @@ func usePrivateShim(tb *benchTB) string {
 	if err := os.Mkdir(cache, 0o755); err != nil {
 		tb.Fatalf("cache dir: %v", err)
 	}
+	// Root only, as the shims would make it: the series name containers.
+	metricsDir := filepath.Join(dir, "metrics")
+	if err := os.Mkdir(metricsDir, 0o700); err != nil {
+		tb.Fatalf("metrics dir: %v", err)
+	}
 	for name, value := range map[string]string{"SHIM_BIN_DIR": dir, cacheDirEnv: cache} {
 		if err := os.Setenv(name, value); err != nil {
 			tb.Fatalf("setenv %s: %v", name, err)
 		}
 	}
 	sum := sha256.Sum256(data)
-	return hex.EncodeToString(sum[:])
+	return privateShim{sha256: hex.EncodeToString(sum[:]), metricsDir: metricsDir}
 }
 
 // leftovers returns what the harness's leak check still finds after giving

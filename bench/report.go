@@ -55,6 +55,11 @@ func (r *report) problems() []string {
 	if l := r.Latency; l != nil {
 		add("latency wasm", failures(l.Wasm.Failed, l.Wasm.FirstError))
 		add("latency runc", failures(l.Runc.Failed, l.Runc.FirstError))
+		add("latency shim records", l.Shim.Error)
+		if l.Shim.Error == "" {
+			add("latency shim first_instruction", l.Shim.FirstInstruction.countMismatch(l.Shim.Succeeded, l.Wasm.Failed))
+			add("latency shim create", l.Shim.CreateRPC.countMismatch(l.Shim.Succeeded, l.Wasm.Failed))
+		}
 	}
 	if m := r.Memory; m != nil {
 		add("memory wasm", m.Wasm.Error)
@@ -108,6 +113,10 @@ func (r *report) printTable(w io.Writer) {
 		row(fmt.Sprintf("ctr run --rm, median of %d", l.Runs), ms(l.Wasm.CtrRunMs), ms(l.Runc.CtrRunMs), times(ratio(l.Wasm.CtrRunMs, l.Runc.CtrRunMs)))
 		row(fmt.Sprintf("Create→exit, median of %d", l.Runs), ms(l.Wasm.CreateToExitMs), ms(l.Runc.CreateToExitMs),
 			times(ratio(l.Wasm.CreateToExitMs, l.Runc.CreateToExitMs)))
+		// The shims' own records: wasm only, runc's shim keeps none.
+		row(fmt.Sprintf("Create→first instruction, p50 of %d (shim)", l.Shim.FirstInstruction.Samples),
+			l.Shim.FirstInstruction.p50(l.Shim.Error), "-", "")
+		row(fmt.Sprintf("Create RPC, p50 of %d (shim)", l.Shim.CreateRPC.Samples), l.Shim.CreateRPC.p50(l.Shim.Error), "-", "")
 	}
 	if mem := r.Memory; mem != nil {
 		row(fmt.Sprintf("PSS per idle container, %d running", mem.K), mib(mem.Wasm.PerContainerMiB), mib(mem.Runc.PerContainerMiB), times(mem.Ratio))
@@ -139,6 +148,17 @@ func mib(v float64) string   { return fmt.Sprintf("%.2f MiB", v) }
 func times(v float64) string { return fmt.Sprintf("%.2f×", v) }
 func split(s memorySample) string {
 	return fmt.Sprintf("%.2f + %.2f", s.ShimMiB, s.GuestMiB)
+}
+
+// p50 shows a shim phase's median, or why there is none.
+func (p shimPhase) p50(readErr string) string {
+	switch {
+	case readErr != "":
+		return "not read"
+	case p.Samples == 0:
+		return "no samples"
+	}
+	return fmt.Sprintf("%.2f ms", p.P50Ms)
 }
 
 // unsafeFileChars are what a containerd version string may hold that has no

@@ -1,6 +1,11 @@
 package metrics
 
 import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -21,6 +26,7 @@ func TestObservePhase(t *testing.T) {
 		wantBelow uint64
 	}{
 		{"sub-millisecond instantiate", PhaseInstantiate, []time.Duration{300 * time.Microsecond, 700 * time.Microsecond}, 2, 0.001, 0.0005, 1},
+		{"warm first instruction", PhaseFirstInstruction, []time.Duration{3200 * time.Microsecond, 4500 * time.Microsecond}, 2, 0.0077, 0.004, 1},
 		{"cold compile", PhaseCompile, []time.Duration{1200 * time.Millisecond}, 1, 1.2, 1, 0},
 		{"beyond the last bucket", PhaseCreate, []time.Duration{8 * time.Second}, 1, 8, 5, 0},
 		{"negative clamps to zero", PhaseBundleLoad, []time.Duration{-time.Second}, 1, 0, 0.0005, 1},
@@ -40,10 +46,18 @@ func TestObservePhase(t *testing.T) {
 			if h.GetSampleCount() != tt.wantCount || h.GetSampleSum() < tt.wantSum-1e-9 || h.GetSampleSum() > tt.wantSum+1e-9 {
 				t.Errorf("count %d sum %g, want %d and %g", h.GetSampleCount(), h.GetSampleSum(), tt.wantCount, tt.wantSum)
 			}
+			found := false
 			for _, b := range h.GetBucket() {
-				if b.GetUpperBound() == tt.bound && b.GetCumulativeCount() != tt.wantBelow {
+				if b.GetUpperBound() != tt.bound {
+					continue
+				}
+				found = true
+				if b.GetCumulativeCount() != tt.wantBelow {
 					t.Errorf("bucket le=%g holds %d, want %d", tt.bound, b.GetCumulativeCount(), tt.wantBelow)
 				}
+			}
+			if !found {
+				t.Errorf("no bucket le=%g", tt.bound)
 			}
 			if n := len(h.GetBucket()); n != len(startupBuckets) {
 				t.Errorf("%d buckets, want %d", n, len(startupBuckets))
@@ -59,6 +73,42 @@ func TestObservePhase(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// The startup buckets must resolve warm starts finely enough to judge the
+// 5 ms Create→first instruction target, and keep every boundary the
+// monitoring files compare against.
+func TestStartupBuckets(t *testing.T) {
+	for i := 1; i < len(startupBuckets); i++ {
+		lo, hi := startupBuckets[i-1], startupBuckets[i]
+		if hi <= lo {
+			t.Fatalf("buckets not ascending at %g, %g", lo, hi)
+		}
+		if lo >= 0.002 && hi <= 0.05 && hi/lo > 1.5 {
+			t.Errorf("buckets %g and %g are %.2f× apart; between 2 and 50 ms at most 1.5×", lo, hi, hi/lo)
+		}
+	}
+	for _, want := range []float64{0.001, 0.005, 0.05} {
+		if !slices.Contains(startupBuckets, want) {
+			t.Errorf("no bucket at %g s", want)
+		}
+	}
+	used := regexp.MustCompile(`le="([^"]+)"`)
+	for _, name := range []string{"alerts.yaml", "alerts_test.yaml", "grafana-dashboard.json"} {
+		data, err := os.ReadFile(filepath.Join(monitoringDir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range used.FindAllStringSubmatch(string(data), -1) {
+			if m[1] == "+Inf" {
+				continue
+			}
+			bound, err := strconv.ParseFloat(m[1], 64)
+			if err != nil || !slices.Contains(startupBuckets, bound) {
+				t.Errorf("%s uses le=%q, not a startup bucket", name, m[1])
+			}
+		}
 	}
 }
 
