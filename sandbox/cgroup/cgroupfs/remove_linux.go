@@ -53,8 +53,17 @@ func RemoveDirs(dirs ...string) error {
 
 // removeTree removes dir after the directories below it: a cgroup can only
 // be removed once it has no child cgroups. The control files need no
-// removing (rmdir takes them along; unlink would fail).
+// removing (rmdir takes them along; unlink would fail). A container's
+// cgroup rarely has children, so rmdir is tried first, and the directory
+// is listed only when that fails.
 func removeTree(dir string) error {
+	err := unix.Rmdir(dir)
+	if err == nil || errors.Is(err, unix.ENOENT) {
+		return nil
+	}
+	if !errors.Is(err, unix.EBUSY) {
+		return &fs.PathError{Op: "rmdir", Path: dir, Err: err}
+	}
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
