@@ -100,8 +100,9 @@ func readAddress(bundle string) (string, error) {
 
 // socketLock serializes the replacement and removal of shim sockets on the
 // node (see serveGroup). It is one file for every group, held only while a
-// socket is checked and replaced.
-const socketLock = "/run/containerd-shim-wasmedge/socket.lock"
+// socket is checked and replaced. A variable only so that tests need not
+// take the node's.
+var socketLock = "/run/containerd-shim-wasmedge/socket.lock"
 
 // lockSockets takes socketLock and returns its release.
 func lockSockets() (unlock func(), err error) {

@@ -170,35 +170,36 @@ func serveGroup(ctx context.Context, req startRequest, bundle, server string) (s
 	// would find itself when it starts runc's shim for a native container.
 	group := groupOf(bundle, req.namespace, req.id) + "@wasmedge"
 	address := socketAddress(req.socketDir, req.grpcAddress, req.namespace, group)
-	// Binding the socket decides which of several start actions spawns the
-	// group's server; the others join it.
+	// A live shim must promise to wait for the container: an idle one
+	// could otherwise exit between this answer and containerd's call.
+	if reserve(ctx, address, req.id) == nil {
+		return address, nil
+	}
+	// There is no shim, or it is winding down (it removes its socket
+	// first), or it was killed with SIGKILL and left its socket behind.
+	// Every action that binds or removes a shim socket holds the lock: two
+	// replacing a dead socket at once would each remove it, the second one
+	// the first one's new server's; and one binding without the lock could
+	// take the address between another's removal and re-bind, or, its
+	// socket refusing connections until it listens, look dead to one
+	// holding the lock, which would replace it and orphan its server.
+	unlock, err := lockSockets()
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
+	// Binding the socket decides which action spawns the group's server;
+	// those after it join it.
 	listener, err := listen(address)
 	if addressInUse(err) {
-		// A live shim must promise to wait for the container: an idle one
-		// could otherwise exit between this answer and containerd's call.
 		if reserve(ctx, address, req.id) == nil {
+			// Started meanwhile by the action that held the lock.
 			return address, nil
 		}
-		// The shim is winding down (it removes its socket first), or was
-		// killed with SIGKILL and left its socket behind: replace it, under
-		// the lock, for two actions doing so at once would each remove the
-		// socket, the second one the first one's new server's.
-		unlock, lockErr := lockSockets()
-		if lockErr != nil {
-			return "", lockErr
+		if err := removeSocket(address); err != nil {
+			return "", fmt.Errorf("remove stale shim socket: %w", err)
 		}
-		defer unlock()
 		listener, err = listen(address)
-		if addressInUse(err) {
-			if reserve(ctx, address, req.id) == nil {
-				// Replaced meanwhile by the action that held the lock.
-				return address, nil
-			}
-			if err := removeSocket(address); err != nil {
-				return "", fmt.Errorf("remove stale shim socket: %w", err)
-			}
-			listener, err = listen(address)
-		}
 	}
 	if err != nil {
 		return "", fmt.Errorf("create shim socket: %w", err)

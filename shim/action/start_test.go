@@ -15,15 +15,6 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 )
 
-func mustMarshal(t *testing.T, m proto.Message) []byte {
-	t.Helper()
-	data, err := proto.Marshal(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return data
-}
-
 func TestParseStartRequest(t *testing.T) {
 	flags := Flags{Namespace: "k8s.io", ID: "c1", Address: "/run/cd.sock", Action: "start"}
 	env := func(k string) string {

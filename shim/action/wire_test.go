@@ -10,6 +10,15 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 )
 
+func mustMarshal(t *testing.T, m proto.Message) []byte {
+	t.Helper()
+	data, err := proto.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
 // The hand-written encodings are checked against containerd's generated
 // types, which the binary does not link but the tests may.
 
