@@ -98,10 +98,11 @@ func readAddress(bundle string) (string, error) {
 	return string(data), nil
 }
 
-// socketLock serializes the replacement and removal of shim sockets on the
-// node (see serveGroup). It is one file for every group, held only while a
-// socket is checked and replaced. A variable only so that tests need not
-// take the node's.
+// socketLock serializes the binding, replacement and removal of shim
+// sockets on the node (see serveGroup). It is one file for every group,
+// held by a start action that found no live server until it has spawned
+// one (a few milliseconds), and by a delete action while it removes a dead
+// socket. A variable only so that tests need not take the node's.
 var socketLock = "/run/containerd-shim-wasmedge/socket.lock"
 
 // lockSockets takes socketLock and returns its release.
