@@ -69,6 +69,20 @@ type taskRun struct {
 	// createToExit is from the NewTask call to the exit time the shim
 	// reports (the time in the TaskExit event).
 	createToExit time.Duration
+	// steps are the cycle's parts, in cycleSteps' order.
+	steps [len(cycleSteps)]time.Duration
+}
+
+// cycleSteps name the parts of a task's cycle as the client times them.
+// Creating and deleting the container are containerd's and its
+// snapshotter's work alone; the runtime's shim takes part in the others.
+var cycleSteps = [...]string{
+	"new container",
+	"new task (start action, Create)",
+	"start (Wait, Start)",
+	"run to exit",
+	"delete task (Delete, delete action)",
+	"delete container",
 }
 
 // runToExit runs p's hello in container id through the Go client and
@@ -86,10 +100,13 @@ func runToExit(ctx context.Context, c *client.Client, p runtimeProfile, id strin
 		return run, err
 	}
 	created := time.Now()
+	run.steps[0] = created.Sub(begin)
 	task, err := ctr.NewTask(ctx, cio.NewCreator(cio.WithStreams(nil, io.Discard, io.Discard)))
 	if err != nil {
 		return fail(fmt.Errorf("new task: %w", err))
 	}
+	taskCreated := time.Now()
+	run.steps[1] = taskCreated.Sub(created)
 	exitC, err := task.Wait(ctx)
 	if err != nil {
 		return fail(fmt.Errorf("wait: %w", err))
@@ -97,6 +114,8 @@ func runToExit(ctx context.Context, c *client.Client, p runtimeProfile, id strin
 	if err := task.Start(ctx); err != nil {
 		return fail(fmt.Errorf("start: %w", err))
 	}
+	started := time.Now()
+	run.steps[2] = started.Sub(taskCreated)
 	var status client.ExitStatus
 	select {
 	case status = <-exitC:
@@ -106,6 +125,7 @@ func runToExit(ctx context.Context, c *client.Client, p runtimeProfile, id strin
 		return fail(ctx.Err())
 	}
 	seen := time.Now()
+	run.steps[3] = seen.Sub(started)
 	code, exitedAt, err := status.Result()
 	if err != nil {
 		return fail(fmt.Errorf("exit status: %w", err))
@@ -116,10 +136,13 @@ func runToExit(ctx context.Context, c *client.Client, p runtimeProfile, id strin
 	if _, err := task.Delete(ctx); err != nil {
 		return fail(fmt.Errorf("delete task: %w", err))
 	}
+	taskDeleted := time.Now()
+	run.steps[4] = taskDeleted.Sub(seen)
 	if err := ctr.Delete(ctx, client.WithSnapshotCleanup); err != nil {
 		return run, fmt.Errorf("delete container: %w", err)
 	}
 	run.cycle = time.Since(begin)
+	run.steps[5] = run.cycle - taskDeleted.Sub(begin)
 	// A shim that reports no exit time, or one off our clock, falls back
 	// to when the client learnt of the exit.
 	if exitedAt.After(created) && !exitedAt.After(seen) {

@@ -108,6 +108,12 @@ func (r *report) printTable(w io.Writer) {
 			fmt.Sprintf("%.1f tasks/s", t.Wasm.TasksPerSec), fmt.Sprintf("%.1f tasks/s", t.Runc.TasksPerSec), times(t.Ratio))
 		row("  task cycle p50", ms(t.Wasm.P50Ms), ms(t.Runc.P50Ms), times(ratio(t.Wasm.P50Ms, t.Runc.P50Ms)))
 		row("  task cycle p95", ms(t.Wasm.P95Ms), ms(t.Runc.P95Ms), times(ratio(t.Wasm.P95Ms, t.Runc.P95Ms)))
+		if len(t.Wasm.StepsP50Ms) == len(cycleSteps) && len(t.Runc.StepsP50Ms) == len(cycleSteps) {
+			for k, name := range cycleSteps {
+				w, r := t.Wasm.StepsP50Ms[k], t.Runc.StepsP50Ms[k]
+				row("    "+name, ms(w), ms(r), times(ratio(w, r)))
+			}
+		}
 	}
 	if l := r.Latency; l != nil {
 		row(fmt.Sprintf("ctr run --rm, median of %d", l.Runs), ms(l.Wasm.CtrRunMs), ms(l.Runc.CtrRunMs), times(ratio(l.Wasm.CtrRunMs, l.Runc.CtrRunMs)))

@@ -21,6 +21,9 @@ type throughputSide struct {
 	TasksPerSec float64 `json:"tasks_per_sec"`
 	P50Ms       float64 `json:"p50_ms"`
 	P95Ms       float64 `json:"p95_ms"`
+	// StepsP50Ms are the median of each part of the cycle, in cycleSteps'
+	// order: which of them the runtime makes slow or fast.
+	StepsP50Ms []float64 `json:"steps_p50_ms,omitempty"`
 }
 
 // throughputResult compares the two runtimes.
@@ -50,6 +53,7 @@ func runShortTasks(ctx context.Context, c *client.Client, p runtimeProfile, n, p
 	var (
 		mu      sync.Mutex
 		cycles  []time.Duration
+		steps   [len(cycleSteps)][]time.Duration
 		side    = throughputSide{Tasks: n}
 		next    atomic.Int64
 		wg      sync.WaitGroup
@@ -73,6 +77,9 @@ func runShortTasks(ctx context.Context, c *client.Client, p runtimeProfile, n, p
 					}
 				} else {
 					cycles = append(cycles, run.cycle)
+					for k, d := range run.steps {
+						steps[k] = append(steps[k], d)
+					}
 				}
 				mu.Unlock()
 			}
@@ -84,6 +91,11 @@ func runShortTasks(ctx context.Context, c *client.Client, p runtimeProfile, n, p
 	side.TasksPerSec = float64(len(cycles)) / elapsed.Seconds()
 	side.P50Ms = millis(quantile(cycles, 0.5))
 	side.P95Ms = millis(quantile(cycles, 0.95))
+	if len(cycles) > 0 {
+		for _, s := range steps {
+			side.StepsP50Ms = append(side.StepsP50Ms, millis(median(s)))
+		}
+	}
 	if ctx.Err() != nil && side.FirstError == "" {
 		side.FirstError = ctx.Err().Error()
 	}
