@@ -62,6 +62,8 @@ func (s *Service) shutdownIfIdle() {
 	}
 	s.closing = true
 	s.removeOwnSocket()
+	// Off every task's path: the shim is leaving anyway.
+	removeStaleBinaries(s.ctx)
 	s.shutdown.Shutdown()
 }
 

@@ -3,7 +3,11 @@
 package shim
 
 import (
-	"sync"
+	"context"
+	"os"
+	"time"
+
+	"github.com/containerd/log"
 
 	"github.com/containerd-shim-wasmedge/containerd-shim-wasmedge/shim/action"
 )
@@ -11,9 +15,6 @@ import (
 var (
 	instanceBinary []byte
 	instanceSum    string
-	instanceOnce   sync.Once
-	instancePath   string
-	instanceErr    error
 )
 
 // SetInstanceBinary hands the shim the instance binary embedded in it (see
@@ -24,13 +25,31 @@ var (
 func SetInstanceBinary(bin []byte, sum string) { instanceBinary, instanceSum = bin, sum }
 
 // instanceExe returns the path of the instance binary to run, writing it
-// out on first use; "" means the shim binary itself.
+// out if it is not there; "" means the shim binary itself. It checks every
+// time (a stat), so that a file removed by another version's cleanup
+// (action.RemoveStaleBinaries) is written again rather than missed.
 func instanceExe() (string, error) {
 	if len(instanceBinary) == 0 {
 		return "", nil
 	}
-	instanceOnce.Do(func() {
-		instancePath, instanceErr = action.InstallBinary(action.BinDir, "wasmedge-instance", instanceSum, instanceBinary)
-	})
-	return instancePath, instanceErr
+	return action.InstallBinary(action.BinDir, action.InstanceBinaryName, instanceSum, instanceBinary)
+}
+
+// removeStaleBinaries removes the binaries of other shim versions that
+// nothing runs any more, keeping this server's own.
+func removeStaleBinaries(ctx context.Context) {
+	var keep []string
+	if exe, err := os.Executable(); err == nil {
+		keep = append(keep, exe)
+	}
+	if path, err := instanceExe(); err == nil && path != "" {
+		keep = append(keep, path)
+	}
+	removed, err := action.RemoveStaleBinaries(action.BinDir, keep, time.Now())
+	if err != nil {
+		log.G(ctx).WithError(err).Warn("remove binaries of other versions")
+	}
+	if len(removed) > 0 {
+		log.G(ctx).WithField("files", removed).Info("removed binaries of other versions")
+	}
 }

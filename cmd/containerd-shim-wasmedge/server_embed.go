@@ -26,7 +26,7 @@ var serverSum string
 // serverBinary writes the server binary out, once per node and version, and
 // returns its path.
 func serverBinary() (string, error) {
-	return action.InstallBinary(action.BinDir, "wasmedge-shim-server", strings.TrimSpace(serverSum), serverImage)
+	return action.InstallBinary(action.BinDir, action.ServerBinaryName, strings.TrimSpace(serverSum), serverImage)
 }
 
 // runServer replaces this process with the server binary, arguments and
