@@ -121,6 +121,23 @@ func (s *Service) removeOwnSocket() {
 	}
 }
 
+// ownSocketAddress returns the address of the socket the start action
+// handed this server as fd 3, on which pkg/shim serves; "" for none (a
+// server run by hand) or an abstract socket, which has no file to remove.
+// Asking the socket beats reading the bundle's address file, which
+// containerd 2.x does not need and the start action writes only for 1.x.
+func ownSocketAddress() string {
+	sa, err := unix.Getsockname(3)
+	if err != nil {
+		return ""
+	}
+	u, ok := sa.(*unix.SockaddrUnix)
+	if !ok || u.Name == "" || strings.HasPrefix(u.Name, "@") {
+		return ""
+	}
+	return "unix://" + u.Name
+}
+
 // socketInode returns the inode of the socket file of a unix:// address,
 // or 0.
 func socketInode(address string) uint64 {

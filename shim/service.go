@@ -147,7 +147,7 @@ func NewService(ctx context.Context, publisher shim.Publisher, sd shutdown.Servi
 		}
 		return nil
 	})
-	if address, err := shim.ReadAddress("address"); err == nil {
+	if address := ownSocketAddress(); address != "" {
 		s.socketAddress = address
 		s.socketInode = socketInode(address)
 		sd.RegisterCallback(func(context.Context) error { s.removeOwnSocket(); return nil })

@@ -186,8 +186,16 @@ func TestCleanupOfAnEmptyBundle(t *testing.T) {
 }
 
 func TestCleanupRemovesOnlyADeadSocket(t *testing.T) {
-	for _, alive := range []bool{true, false} {
-		t.Run(fmt.Sprintf("alive=%v", alive), func(t *testing.T) {
+	for _, tc := range []struct {
+		alive bool
+		// record is the file that names the socket: containerd 1.x's
+		// address, written by the start action, or 2.x's bootstrap.json.
+		record string
+	}{
+		{true, "address"}, {false, "address"}, {true, "bootstrap.json"}, {false, "bootstrap.json"},
+	} {
+		alive := tc.alive
+		t.Run(fmt.Sprintf("alive=%v/%s", alive, tc.record), func(t *testing.T) {
 			bundle := t.TempDir()
 			address := unixScheme + filepath.Join(t.TempDir(), "s")
 			l, err := listen(address)
@@ -201,7 +209,11 @@ func TestCleanupRemovesOnlyADeadSocket(t *testing.T) {
 				l.SetUnlinkOnClose(false)
 				l.Close()
 			}
-			if err := WriteFileAtomic(filepath.Join(bundle, "address"), []byte(address)); err != nil {
+			record := []byte(address)
+			if tc.record == "bootstrap.json" {
+				record = []byte(`{"version":3,"address":"` + address + `","protocol":"ttrpc"}`)
+			}
+			if err := WriteFileAtomic(filepath.Join(bundle, tc.record), record); err != nil {
 				t.Fatal(err)
 			}
 			if errs := Cleanup(bundle); len(errs) != 0 {

@@ -5,8 +5,10 @@ package action
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -86,9 +88,14 @@ func canConnect(address string) bool {
 	return true
 }
 
-// readAddress reads the address a start action recorded in a bundle.
+// readAddress reads the shim's address recorded in a bundle: the address
+// file the start action writes for containerd 1.x, or else the
+// bootstrap.json containerd 2.x writes with the start action's reply.
 func readAddress(bundle string) (string, error) {
 	data, err := os.ReadFile(filepath.Join(bundle, "address"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return readBootstrapAddress(bundle)
+	}
 	if err != nil {
 		return "", err
 	}
@@ -96,6 +103,25 @@ func readAddress(bundle string) (string, error) {
 		return "", fmt.Errorf("empty address file in %s", bundle)
 	}
 	return string(data), nil
+}
+
+// readBootstrapAddress reads the address from containerd 2.x's
+// bootstrap.json, the BootstrapResult as encoding/json writes it.
+func readBootstrapAddress(bundle string) (string, error) {
+	data, err := os.ReadFile(filepath.Join(bundle, "bootstrap.json"))
+	if err != nil {
+		return "", err
+	}
+	var result struct {
+		Address string `json:"address"`
+	}
+	if err := json.Unmarshal(data, &result); err != nil {
+		return "", fmt.Errorf("bootstrap.json in %s: %w", bundle, err)
+	}
+	if result.Address == "" {
+		return "", fmt.Errorf("no address in bootstrap.json in %s", bundle)
+	}
+	return result.Address, nil
 }
 
 // socketLock serializes the binding, replacement and removal of shim

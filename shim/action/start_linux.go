@@ -145,9 +145,12 @@ func Start(ctx context.Context, f Flags, stdin io.Reader, out io.Writer, server 
 		return err
 	}
 	// containerd 1.6/1.7 find a shim again after their own restart by this
-	// file, and the delete action finds the socket by it.
-	if err := WriteFileAtomic(filepath.Join(bundle, "address"), []byte(address)); err != nil {
-		return fmt.Errorf("write address file: %w", err)
+	// file. 2.x keep the reply in the bundle's bootstrap.json instead, so
+	// it is not written for them: a file creation less per task.
+	if !req.bootstrap {
+		if err := WriteFileAtomic(filepath.Join(bundle, "address"), []byte(address)); err != nil {
+			return fmt.Errorf("write address file: %w", err)
+		}
 	}
 	return writeStartReply(out, req.bootstrap, address)
 }
