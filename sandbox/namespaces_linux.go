@@ -89,7 +89,7 @@ type namespacePlan struct {
 	mountsReady bool
 	// cgroupTasks are the v1 tasks files the constructor writes "0" to
 	// before anything else, entering the container's cgroup by itself
-	// (see cgroup.Entry). Spawn owns and closes them.
+	// (see cgroupfs.Entry). Spawn owns and closes them.
 	cgroupTasks []*os.File
 }
 

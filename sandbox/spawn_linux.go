@@ -193,8 +193,8 @@ func Spawn(ctx context.Context, rc *oci.RunConfig, stdio Stdio, opts Options) (*
 }
 
 // instanceCommand builds the command that re-executes the shim binary as an
-// instance process.
-// cgroupDir, when not nil, is the v2 cgroup to clone the process into.
+// instance process, with extraFiles from descriptor 3 on and, when
+// cgroupDir is not nil, cloned into that v2 cgroup.
 func instanceCommand(rc *oci.RunConfig, stdio Stdio, opts Options, plan *namespacePlan, extraFiles []*os.File, cgroupDir *os.File) *exec.Cmd {
 	exe, argv0 := opts.Exe, opts.Exe
 	if exe == "" {
