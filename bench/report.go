@@ -111,7 +111,12 @@ func (r *report) printTable(w io.Writer) {
 		if len(t.Wasm.StepsP50Ms) == len(cycleSteps) && len(t.Runc.StepsP50Ms) == len(cycleSteps) {
 			for k, name := range cycleSteps {
 				w, r := t.Wasm.StepsP50Ms[k], t.Runc.StepsP50Ms[k]
-				row("    "+name, ms(w), ms(r), times(ratio(w, r)))
+				rel := ""
+				if r >= 0.1 {
+					// A ratio to next to nothing says nothing.
+					rel = times(ratio(w, r))
+				}
+				row("    "+name, ms(w), ms(r), rel)
 			}
 		}
 	}
