@@ -369,16 +369,19 @@ func TestServiceMonitorManifests(t *testing.T) {
 	if len(svc.Spec.Ports) != 1 || svc.Spec.Ports[0].TargetPort.String() != "metrics" {
 		t.Errorf("service ports %+v", svc.Spec.Ports)
 	}
+	// The whole of the shim's run directory: the metrics directory, and
+	// bin/, from which the binary runs the server it embeds.
+	runDir := filepath.Dir(DefaultMetricsDir)
 	var mounted bool
 	for _, v := range pod.Spec.Volumes {
-		if v.HostPath != nil && v.HostPath.Path == DefaultMetricsDir {
+		if v.HostPath != nil && v.HostPath.Path == runDir {
 			for _, m := range c.VolumeMounts {
-				mounted = mounted || (m.Name == v.Name && m.MountPath == DefaultMetricsDir && !m.ReadOnly)
+				mounted = mounted || (m.Name == v.Name && m.MountPath == runDir && !m.ReadOnly)
 			}
 		}
 	}
 	if !mounted {
-		t.Errorf("the host's %s must be mounted read-write at the same path", DefaultMetricsDir)
+		t.Errorf("the host's %s must be mounted read-write at the same path", runDir)
 	}
 	if c.LivenessProbe == nil || c.LivenessProbe.HTTPGet == nil || c.LivenessProbe.HTTPGet.Path != "/healthz" {
 		t.Error("liveness probe must hit /healthz")
