@@ -6,12 +6,19 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 )
 
 // BinDir is where binaries embedded in the shim are written out, once per
 // node and version: every shim and instance runs that one file, so the
 // kernel shares its pages among them. It is on tmpfs, gone at reboot.
 const BinDir = "/run/containerd-shim-wasmedge/bin"
+
+// staleAfter is how long after a binary was last wanted (written, or found
+// by InstallBinary, which then refreshes its modification time) a cleanup
+// may remove it: a start action may be about to run the file it just
+// found.
+const staleAfter = 10 * time.Minute
 
 // InstallBinary writes bin into dir under name plus its content's SHA-256
 // (sum, in hex: the build computes it, for hashing 33 MB on every start
@@ -32,6 +39,12 @@ func InstallBinary(dir, name, sum string, bin []byte) (string, error) {
 	// (rename), so a file of the right size is the right file; a short or
 	// damaged one is replaced.
 	if st, err := os.Stat(path); err == nil && st.Mode().IsRegular() && st.Size() == int64(len(bin)) {
+		// Its modification time says when it was last wanted: a cleanup
+		// (RemoveStaleBinaries) leaves a file alone for a while after that,
+		// so it cannot vanish between this check and its exec.
+		if now := time.Now(); now.Sub(st.ModTime()) > staleAfter/10 {
+			_ = os.Chtimes(path, now, now)
+		}
 		return path, nil
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {

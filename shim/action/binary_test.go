@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 func TestInstallBinary(t *testing.T) {
@@ -65,5 +66,29 @@ func TestInstallBinaryUsesTheGivenSum(t *testing.T) {
 	}
 	if _, err := InstallBinary(dir, "server", "abc", []byte("content")); err == nil {
 		t.Error("a hash of 3 digits was accepted")
+	}
+}
+
+// Finding its file refreshes its modification time, which keeps a cleanup
+// of old versions (RemoveStaleBinaries) from removing it.
+func TestInstallBinaryMarksTheFileWanted(t *testing.T) {
+	dir := t.TempDir()
+	path, err := InstallBinary(dir, "server", "", []byte("content"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(path, old, old); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := InstallBinary(dir, "server", "", []byte("content")); err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if time.Since(st.ModTime()) > time.Minute {
+		t.Errorf("modification time %v, not refreshed", st.ModTime())
 	}
 }

@@ -19,11 +19,6 @@ const (
 	InstanceBinaryName = "wasmedge-instance"
 )
 
-// staleAfter is how old a file in BinDir must be before RemoveStaleBinaries
-// may remove it: a start action may have just written the one it is about
-// to run.
-const staleAfter = 10 * time.Minute
-
 // RemoveStaleBinaries removes from dir the binaries of other versions of
 // the shim that nothing runs any more, and returns their names. BinDir is
 // on tmpfs, so each upgrade would otherwise keep ~40 MB of memory until
