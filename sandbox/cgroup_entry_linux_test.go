@@ -6,14 +6,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/containerd/cgroups/v3"
 	"golang.org/x/sys/unix"
@@ -101,22 +99,6 @@ func uniqueCgroupName(t *testing.T) string {
 	return fmt.Sprintf("sandbox-test-%d-%s", os.Getpid(), strings.NewReplacer("/", "-", " ", "-").Replace(t.Name()))
 }
 
-// rmdirWhenEmpty removes a cgroup directory, retrying for a moment while the
-// kernel still counts a process reaped just now; a missing one is fine.
-func rmdirWhenEmpty(dir string) error {
-	deadline := time.Now().Add(2 * time.Second)
-	for {
-		err := os.Remove(dir)
-		switch {
-		case err == nil, errors.Is(err, fs.ErrNotExist):
-			return nil
-		case !errors.Is(err, unix.EBUSY) || time.Now().After(deadline):
-			return err
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // TestSpawnEntersV1CgroupAtBirth spawns an instance with a real v1 cgroup:
 // ready, every thread of it sits in the cgroup in every hierarchy, and with
 // cgo it got there by itself (no AddProc), as the constructor's first step.
@@ -189,7 +171,7 @@ func TestSpawnClonesIntoV2Cgroup(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if err := rmdirWhenEmpty(dir); err != nil {
+		if err := cgroupfs.RemoveDirs(dir); err != nil {
 			t.Errorf("clean up: %v", err)
 		}
 	})
@@ -358,7 +340,7 @@ func emptyCpuset(t *testing.T) *os.File {
 		t.Skipf("no cgroup v1 cpuset hierarchy to test with: %v", err)
 	}
 	t.Cleanup(func() {
-		if err := rmdirWhenEmpty(dir); err != nil {
+		if err := cgroupfs.RemoveDirs(dir); err != nil {
 			t.Errorf("clean up: %v", err)
 		}
 	})

@@ -5,7 +5,6 @@ package cgroup
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,7 +12,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/containerd/errdefs"
 	"golang.org/x/sys/unix"
@@ -142,14 +140,7 @@ func TestOpenEntryV1Missing(t *testing.T) {
 // the entry is the cgroup's directory and that a process cloned with it
 // (CLONE_INTO_CGROUP, as Spawn does) starts in the cgroup.
 func TestOpenEntryV2(t *testing.T) {
-	const unified = "/sys/fs/cgroup/unified"
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to create cgroups")
-	}
-	var st unix.Statfs_t
-	if err := unix.Statfs(unified, &st); err != nil || st.Type != unix.CGROUP2_SUPER_MAGIC {
-		t.Skipf("no cgroup v2 hierarchy at %s", unified)
-	}
+	unified := requireUnified(t)
 	// The test's own directory stands in for the mountpoint, as in
 	// TestV2OnUnifiedMount.
 	mountpoint := filepath.Join(unified, testPrefix+"-entry")
@@ -158,11 +149,9 @@ func TestOpenEntryV2(t *testing.T) {
 	}
 	const group = "/pod/c"
 	t.Cleanup(func() {
-		// Deepest first; cat is reaped by then.
-		for _, dir := range []string{filepath.Join(mountpoint, group), filepath.Join(mountpoint, "pod"), mountpoint} {
-			if err := rmdirWhenEmpty(dir); err != nil {
-				t.Errorf("clean up: %v", err)
-			}
+		// The whole tree, deepest first; cat is reaped by then.
+		if err := cgroupfs.RemoveDirs(mountpoint); err != nil {
+			t.Errorf("clean up: %v", err)
 		}
 	})
 	v, err := newV2(mountpoint, group, nil)
@@ -255,22 +244,6 @@ func TestEntryClose(t *testing.T) {
 				t.Errorf("second Close = %v, want os.ErrClosed", err)
 			}
 		})
-	}
-}
-
-// rmdirWhenEmpty removes a cgroup directory, retrying for a moment while the
-// kernel still counts a process reaped just now; a missing one is fine.
-func rmdirWhenEmpty(dir string) error {
-	deadline := time.Now().Add(2 * time.Second)
-	for {
-		err := os.Remove(dir)
-		switch {
-		case err == nil, errors.Is(err, fs.ErrNotExist):
-			return nil
-		case !errors.Is(err, unix.EBUSY) || time.Now().After(deadline):
-			return err
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 

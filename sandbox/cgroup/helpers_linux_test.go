@@ -24,6 +24,7 @@ import (
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 	"github.com/tetratelabs/wazero/sys"
+	"golang.org/x/sys/unix"
 
 	"github.com/containerd-shim-wasmedge/containerd-shim-wasmedge/sandbox/cgroup/cgroupfs"
 )
@@ -249,6 +250,21 @@ func requireV1(t *testing.T) {
 	if mode := cgroups.Mode(); mode != cgroups.Legacy && mode != cgroups.Hybrid {
 		t.Skip("needs cgroup v1 hierarchies")
 	}
+}
+
+// requireUnified skips a test that needs the v2 hierarchy a hybrid host
+// mounts at /sys/fs/cgroup/unified, and returns where it is.
+func requireUnified(t *testing.T) string {
+	t.Helper()
+	const unified = "/sys/fs/cgroup/unified"
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to create cgroups")
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs(unified, &st); err != nil || st.Type != unix.CGROUP2_SUPER_MAGIC {
+		t.Skipf("no cgroup v2 hierarchy at %s", unified)
+	}
+	return unified
 }
 
 // testPath returns a cgroup path for this test under testPrefix, removed

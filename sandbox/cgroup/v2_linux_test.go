@@ -334,14 +334,7 @@ func TestV2OOMEvents(t *testing.T) {
 // filters). The test's own directory stands in for the mountpoint, so no
 // file above it is written.
 func TestV2OnUnifiedMount(t *testing.T) {
-	const unified = "/sys/fs/cgroup/unified"
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to create cgroups")
-	}
-	var st unix.Statfs_t
-	if err := unix.Statfs(unified, &st); err != nil || st.Type != unix.CGROUP2_SUPER_MAGIC {
-		t.Skipf("no cgroup v2 hierarchy at %s", unified)
-	}
+	unified := requireUnified(t)
 	mountpoint := filepath.Join(unified, testPrefix)
 	if err := os.MkdirAll(mountpoint, 0o755); err != nil {
 		t.Fatal(err)
