@@ -40,7 +40,7 @@ func (*Manager) Name() string { return RuntimeName }
 // Start implements shim.Shim. The server binary does not start servers: the
 // binary containerd runs (containerd-shim-wasmedge-v1) does.
 func (*Manager) Start(context.Context, *bootapi.BootstrapParams) (*bootapi.BootstrapResult, error) {
-	return nil, fmt.Errorf("start is answered by %s-v1, not by the server binary: %w", "containerd-shim-wasmedge", errdefs.ErrNotImplemented)
+	return nil, fmt.Errorf("start is answered by containerd-shim-wasmedge-v1, not by the server binary: %w", errdefs.ErrNotImplemented)
 }
 
 // Stop implements shim.Shim as the delete action does (action.Cleanup).

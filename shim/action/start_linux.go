@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -260,10 +259,7 @@ func spawnServer(req startRequest, bundle, server string, listener *os.File) err
 	cmd.ExtraFiles = []*os.File{listener}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 
-	runtime.LockOSThread()
-	err := cmd.Start()
-	runtime.UnlockOSThread()
-	if err != nil {
+	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start shim server: %w", err)
 	}
 	if err := adjustOOMScore(cmd.Process.Pid); err != nil {
