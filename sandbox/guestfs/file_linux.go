@@ -200,23 +200,9 @@ func (f *file) Write(buf []byte) (int, experimentalsys.Errno) {
 	if f.closed {
 		return 0, experimentalsys.EBADF
 	}
-	written := 0
-	for written < len(buf) {
-		n, err := retryEINTR(func() (int, error) { return unix.Write(f.fd, buf[written:]) })
-		written += clampCount(n)
-		if err != nil {
-			return written, f.fileError(err)
-		}
-		if n == 0 {
-			return written, experimentalsys.EIO
-		}
-		if f.IsNonblock() {
-			// A short write on a non-blocking descriptor is the answer; the
-			// guest asked not to wait for the rest.
-			break
-		}
-	}
-	return written, 0
+	// A short write on a non-blocking descriptor is the answer; the guest
+	// asked not to wait for the rest.
+	return f.writeAll(buf, f.IsNonblock(), func(done int) (int, error) { return unix.Write(f.fd, buf[done:]) })
 }
 
 // Pwrite implements experimental/sys.File. On a descriptor in append mode
@@ -228,15 +214,25 @@ func (f *file) Pwrite(buf []byte, off int64) (int, experimentalsys.Errno) {
 	if f.closed {
 		return 0, experimentalsys.EBADF
 	}
+	return f.writeAll(buf, false, func(done int) (int, error) { return unix.Pwrite(f.fd, buf[done:], off+int64(done)) })
+}
+
+// writeAll calls write, which writes what is left of buf after done bytes,
+// until all of buf is written or it fails; with oneShort, a short write
+// ends it too. It returns how much was written.
+func (f *file) writeAll(buf []byte, oneShort bool, write func(done int) (int, error)) (int, experimentalsys.Errno) {
 	written := 0
 	for written < len(buf) {
-		n, err := retryEINTR(func() (int, error) { return unix.Pwrite(f.fd, buf[written:], off+int64(written)) })
+		n, err := retryEINTR(func() (int, error) { return write(written) })
 		written += clampCount(n)
 		if err != nil {
 			return written, f.fileError(err)
 		}
 		if n == 0 {
 			return written, experimentalsys.EIO
+		}
+		if oneShort {
+			break
 		}
 	}
 	return written, 0
