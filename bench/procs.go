@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/containerd-shim-wasmedge/containerd-shim-wasmedge/integration/harness"
 )
 
 // procEntry is what the bench needs to know of one process.
@@ -117,24 +119,6 @@ func parseSchedstat(data []byte) (uint64, error) {
 	return strconv.ParseUint(f[0], 10, 64)
 }
 
-// hasAddressFlag reports whether args carry -address (or --address) with
-// value address, as containerd starts its shims.
-func hasAddressFlag(args []string, address string) bool {
-	for i, a := range args {
-		if !strings.HasPrefix(a, "-") {
-			continue
-		}
-		name, value, inline := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		if name != "address" {
-			continue
-		}
-		if inline && value == address || !inline && i+1 < len(args) && args[i+1] == address {
-			return true
-		}
-	}
-	return false
-}
-
 // shimFamily is the processes a runtime spends on its containers: its shim
 // server processes started by one daemon, and everything below them
 // (instance processes, container processes).
@@ -155,7 +139,7 @@ func findShimFamily(procs map[int]procEntry, shimExe, address string) shimFamily
 	}
 	var queue []int
 	for _, p := range procs {
-		if (p.exe == shimExe || strings.HasPrefix(p.exe, shimExe+"-")) && hasAddressFlag(p.cmdline, address) {
+		if (p.exe == shimExe || strings.HasPrefix(p.exe, shimExe+"-")) && harness.HasAddressFlag(p.cmdline, address) {
 			fam.shims = append(fam.shims, p)
 			fam.processes[p.pid] = p
 			queue = append(queue, p.pid)

@@ -80,26 +80,6 @@ func TestThreadCPUCountsWork(t *testing.T) {
 	}
 }
 
-func TestHasAddressFlag(t *testing.T) {
-	const addr = "/tmp/ctrd1/c.sock"
-	tests := []struct {
-		args []string
-		want bool
-	}{
-		{[]string{"shim", "-namespace", "n", "-address", addr, "-id", "x"}, true},
-		{[]string{"shim", "--address=" + addr}, true},
-		{[]string{"shim", "-address", "/tmp/other/c.sock"}, false},
-		{[]string{"shim", "-address"}, false},
-		{[]string{"shim", "-ttrpc-address", addr}, false},
-		{[]string{"shim", addr}, false},
-	}
-	for _, tc := range tests {
-		if got := hasAddressFlag(tc.args, addr); got != tc.want {
-			t.Errorf("hasAddressFlag(%q) = %v, want %v", tc.args, got, tc.want)
-		}
-	}
-}
-
 func TestFindShimFamily(t *testing.T) {
 	const addr = "/tmp/ctrd1/c.sock"
 	shimArgs := []string{"shim", "-address", addr}

@@ -178,7 +178,7 @@ func (d *Daemon) shimProcesses() []process {
 		}
 		cmdline := strings.Split(strings.TrimRight(string(rawCmdline), "\x00"), "\x00")
 		environ, _ := os.ReadFile(filepath.Join(dir, "environ"))
-		if !hasAddressFlag(cmdline, d.Address) && !slices.ContainsFunc(bytes.Split(environ, []byte{0}), func(kv []byte) bool {
+		if !HasAddressFlag(cmdline, d.Address) && !slices.ContainsFunc(bytes.Split(environ, []byte{0}), func(kv []byte) bool {
 			return bytes.Equal(kv, ttrpcEnv)
 		}) {
 			continue
@@ -189,9 +189,9 @@ func (d *Daemon) shimProcesses() []process {
 	return found
 }
 
-// hasAddressFlag reports whether args pass address with -address or
+// HasAddressFlag reports whether args pass address with -address or
 // --address, in either the separate or the = form.
-func hasAddressFlag(args []string, address string) bool {
+func HasAddressFlag(args []string, address string) bool {
 	for i, a := range args {
 		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
 		if !strings.HasPrefix(a, "-") || name != "address" {
@@ -462,7 +462,7 @@ func sortedKeys(m map[string]bool) []string {
 func (d *Daemon) ShimServerPids() []int {
 	var pids []int
 	for _, p := range d.shimProcesses() {
-		if IsShimServerExe(filepath.Base(p.exe)) && hasAddressFlag(p.cmdline, d.Address) {
+		if IsShimServerExe(filepath.Base(p.exe)) && HasAddressFlag(p.cmdline, d.Address) {
 			pids = append(pids, p.pid)
 		}
 	}

@@ -13,14 +13,15 @@ func TestHasAddressFlag(t *testing.T) {
 		{[]string{"shim", "-namespace", "x", "-address", addr, "-id", "y"}, true},
 		{[]string{"shim", "--address", addr}, true},
 		{[]string{"shim", "-address=" + addr}, true},
+		{[]string{"shim", "--address=" + addr}, true},
 		{[]string{"shim", "-address", "/tmp/ctrd2/c.sock"}, false},
 		{[]string{"shim", "-address"}, false},
 		{[]string{"shim", addr}, false},
 		{[]string{"shim", "-ttrpc-address", addr}, false},
 	}
 	for _, tc := range tests {
-		if got := hasAddressFlag(tc.args, addr); got != tc.want {
-			t.Errorf("hasAddressFlag(%q) = %v, want %v", tc.args, got, tc.want)
+		if got := HasAddressFlag(tc.args, addr); got != tc.want {
+			t.Errorf("HasAddressFlag(%q) = %v, want %v", tc.args, got, tc.want)
 		}
 	}
 }
