@@ -85,30 +85,7 @@ func New(path string, resources *specs.LinuxResources) (*Cgroup, error) {
 	return &Cgroup{path: path, ctl: ctl}, nil
 }
 
-// Load opens the existing cgroup at path, e.g. to remove it when the shim
-// that made it is gone. A cgroup that does not exist (in any v1 hierarchy)
-// is errdefs.ErrNotFound.
-func Load(path string) (*Cgroup, error) {
-	if err := checkPath(path); err != nil {
-		return nil, err
-	}
-	var ctl controller
-	var err error
-	switch mode := cgroups.Mode(); mode {
-	case cgroups.Legacy, cgroups.Hybrid:
-		ctl, err = loadV1(path)
-	case cgroups.Unified:
-		ctl, err = loadV2(unifiedMountpoint, path)
-	default:
-		return nil, fmt.Errorf("load cgroup %s: no cgroup filesystem mounted: %w", path, errdefs.ErrNotImplemented)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("load cgroup %s: %w", path, categorize(err))
-	}
-	return &Cgroup{path: path, ctl: ctl}, nil
-}
-
-// Path returns the cgroup's path, as given to New or Load.
+// Path returns the cgroup's path, as given to New.
 func (c *Cgroup) Path() string { return c.path }
 
 // AddProc moves the process pid into the cgroup (every hierarchy on v1).

@@ -470,37 +470,6 @@ func TestDelete(t *testing.T) {
 	}
 }
 
-func TestLoad(t *testing.T) {
-	requireV1(t)
-	path := testPath(t, "c")
-	c := newCgroup(t, path, &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: ptr[int64](40 * mib)}})
-	h := startHelper(t, "sleep")
-	if err := c.AddProc(h.pid()); err != nil {
-		t.Fatal(err)
-	}
-	loaded, err := Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if loaded.Path() != path || loaded.MemoryLimit() != 40*mib {
-		t.Errorf("loaded %q with limit %d", loaded.Path(), loaded.MemoryLimit())
-	}
-	if pids, err := loaded.Procs(); err != nil || !slices.Equal(pids, []int{h.pid()}) {
-		t.Errorf("loaded Procs() = %v, %v", pids, err)
-	}
-	_ = h.cmd.Process.Kill()
-	h.wait(t, 10*time.Second)
-	if err := loaded.Delete(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(v1File("memory", path, "")); !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("Delete of a loaded cgroup left it: %v", err)
-	}
-	if _, err := Load(path); !errdefs.IsNotFound(err) {
-		t.Errorf("Load of a deleted cgroup = %v, want ErrNotFound", err)
-	}
-}
-
 func TestMemoryLimitHierarchical(t *testing.T) {
 	requireV1(t)
 	parent := testPath(t, "pod")

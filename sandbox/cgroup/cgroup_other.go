@@ -19,9 +19,6 @@ var errNoCgroups = fmt.Errorf("cgroups exist on Linux only: %w", errdefs.ErrNotI
 // New fails: cgroups exist on Linux only.
 func New(path string, resources *specs.LinuxResources) (*Cgroup, error) { return nil, errNoCgroups }
 
-// Load fails: cgroups exist on Linux only.
-func Load(path string) (*Cgroup, error) { return nil, errNoCgroups }
-
 // Path returns the cgroup's path.
 func (c *Cgroup) Path() string { return c.path }
 

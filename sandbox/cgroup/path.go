@@ -24,8 +24,7 @@ const (
 //     every hierarchy. A relative path stays relative, and New places it,
 //     as runc's cgroupfs driver does, under the cgroup of the calling
 //     process: on v1 under the shim's own cgroup in each hierarchy, on v2
-//     under the parent of the shim's own cgroup. (So Load finds it only
-//     from a process in the same cgroup as the one that called New.)
+//     under the parent of the shim's own cgroup.
 //   - A systemd path "slice:prefix:name" (used when systemd is true) names
 //     the scope unit prefix-name.scope in the slice: "system.slice:cri-
 //     containerd:abc" is "/system.slice/cri-containerd-abc.scope". An empty
@@ -160,7 +159,7 @@ func checkName(what, name string) error {
 	return nil
 }
 
-// checkPath makes sure a path given to New or Load is one that Path could
+// checkPath makes sure a path given to New is one that Path could
 // have produced: clean, not the root, not climbing out of it.
 func checkPath(p string) error {
 	switch {

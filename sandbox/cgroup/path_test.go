@@ -71,7 +71,7 @@ func TestPath(t *testing.T) {
 			if err != nil || got != tt.want {
 				t.Fatalf("Path(%q, %v) = %q, %v; want %q", tt.cgroupsPath, tt.systemd, got, err, tt.want)
 			}
-			// Whatever Path returns, New and Load accept.
+			// Whatever Path returns, New accepts.
 			if err := checkPath(got); err != nil {
 				t.Fatalf("checkPath(%q): %v", got, err)
 			}

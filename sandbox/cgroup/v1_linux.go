@@ -3,7 +3,6 @@
 package cgroup
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -44,8 +43,8 @@ func v1At(path string) cgroup1.Path {
 }
 
 // v1Subsystems caches v1Hierarchy's subsystems: finding them parses
-// /proc/self/mountinfo, and the library asks on every New and Load, which
-// was most of the cost of creating a cgroup. The hierarchies' mount points
+// /proc/self/mountinfo, and the library asks twice on every New, which was
+// most of the cost of creating a cgroup. The hierarchies' mount points
 // do not move while a shim runs.
 var v1Subsystems struct {
 	once sync.Once
@@ -100,18 +99,6 @@ func newV1(path string, r *specs.LinuxResources) (*v1Controller, error) {
 		return nil, err
 	}
 	return v, nil
-}
-
-func loadV1(path string) (*v1Controller, error) {
-	at := v1At(path)
-	cg, err := cgroup1.Load(at, cgroup1.WithHierarchy(v1Hierarchy))
-	if errors.Is(err, cgroup1.ErrCgroupDeleted) {
-		return nil, fmt.Errorf("no such cgroup: %w", errdefs.ErrNotFound)
-	}
-	if err != nil {
-		return nil, err
-	}
-	return &v1Controller{at: at, cg: cg}, nil
 }
 
 // dir returns the cgroup's directory in the hierarchy of subsystem name.

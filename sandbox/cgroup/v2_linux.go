@@ -97,25 +97,6 @@ func newV2(mountpoint, path string, r *specs.LinuxResources) (*v2Controller, err
 	return v, nil
 }
 
-func loadV2(mountpoint, path string) (*v2Controller, error) {
-	group, err := v2Locate(path)
-	if err != nil {
-		return nil, err
-	}
-	dir := filepath.Join(mountpoint, group)
-	if _, err := os.Stat(dir); err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("no such cgroup: %w", errdefs.ErrNotFound)
-		}
-		return nil, err
-	}
-	m, err := cgroup2.Load(group, cgroup2.WithMountpoint(mountpoint))
-	if err != nil {
-		return nil, err
-	}
-	return &v2Controller{mountpoint: mountpoint, dir: dir, m: m}, nil
-}
-
 // makeV2Dirs creates the directories of group and, like runc, enables in
 // each parent every controller the parent has, so that the new cgroup gets
 // all of them: memory statistics and OOM events need the memory controller

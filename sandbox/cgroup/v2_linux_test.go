@@ -216,13 +216,6 @@ func TestV2Controller(t *testing.T) {
 		t.Errorf("stats() = %#v, want *v2stats.Metrics with the memory.current usage", stats)
 	}
 
-	loaded, err := loadV2(mountpoint, group)
-	if err != nil || loaded.dir != dir {
-		t.Errorf("loadV2 = %+v, %v", loaded, err)
-	}
-	if _, err := loadV2(mountpoint, "/nothing"); !errdefs.IsNotFound(err) {
-		t.Errorf("loadV2 of a missing group = %v, want ErrNotFound", err)
-	}
 }
 
 func TestV2Freeze(t *testing.T) {
@@ -402,11 +395,7 @@ func TestV2OnUnifiedMount(t *testing.T) {
 		_ = p.cmd.Process.Kill()
 		p.wait(t, 10*time.Second)
 	}
-	loaded, err := loadV2(mountpoint, group)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := (&Cgroup{path: group, ctl: loaded}).Delete(); err != nil {
+	if err := c.Delete(); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(filepath.Join(mountpoint, group)); !errors.Is(err, fs.ErrNotExist) {
