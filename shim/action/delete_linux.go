@@ -113,12 +113,12 @@ func UnmountAll(target string) error {
 // creation less on Create's path is worth more than atomicity no reader
 // needs (each one costs a millisecond where bundles are not on tmpfs).
 func WriteCgroupDirs(bundle string, dirs []string) error {
-	return os.WriteFile(filepath.Join(bundle, CgroupDirsFile), []byte(strings.Join(dirs, "\n")), 0o644)
+	return os.WriteFile(filepath.Join(bundle, cgroupDirsFile), []byte(strings.Join(dirs, "\n")), 0o644)
 }
 
 // removeCgroup removes the cgroup directories recorded in bundle, if any.
 func removeCgroup(bundle string) error {
-	data, err := os.ReadFile(filepath.Join(bundle, CgroupDirsFile))
+	data, err := os.ReadFile(filepath.Join(bundle, cgroupDirsFile))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
@@ -133,7 +133,7 @@ func removeCgroup(bundle string) error {
 			continue
 		}
 		if !isCgroupDir(d) {
-			return fmt.Errorf("%s lists %q, not a cgroup directory", CgroupDirsFile, d)
+			return fmt.Errorf("%s lists %q, not a cgroup directory", cgroupDirsFile, d)
 		}
 		dirs = append(dirs, d)
 	}

@@ -213,7 +213,7 @@ func TestCleanupRemovesOnlyADeadSocket(t *testing.T) {
 			if tc.record == "bootstrap.json" {
 				record = []byte(`{"version":3,"address":"` + address + `","protocol":"ttrpc"}`)
 			}
-			if err := WriteFileAtomic(filepath.Join(bundle, tc.record), record); err != nil {
+			if err := writeFileAtomic(filepath.Join(bundle, tc.record), record); err != nil {
 				t.Fatal(err)
 			}
 			if errs := Cleanup(bundle); len(errs) != 0 {

@@ -31,18 +31,18 @@ const (
 	ReserveMethod = "Reserve"
 )
 
-// DefaultSocketDir is where shim sockets go when containerd does not say
+// defaultSocketDir is where shim sockets go when containerd does not say
 // (before 2.3 it never does): containerd's own default.
-const DefaultSocketDir = "/run/containerd/s"
+const defaultSocketDir = "/run/containerd/s"
 
-// CgroupDirsFile, in a bundle, lists the container's cgroup directories one
+// cgroupDirsFile, in a bundle, lists the container's cgroup directories one
 // per line, so that the delete action can remove them without knowing
 // anything about cgroups but where they are.
-const CgroupDirsFile = "wasmedge-cgroup-dirs"
+const cgroupDirsFile = "wasmedge-cgroup-dirs"
 
-// WriteFileAtomic writes data to path through a temporary file renamed into
+// writeFileAtomic writes data to path through a temporary file renamed into
 // place, so that a reader never sees it half written.
-func WriteFileAtomic(path string, data []byte) error {
+func writeFileAtomic(path string, data []byte) error {
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, data, 0o644); err != nil {
 		return err

@@ -495,7 +495,7 @@ func TestRemoveDeadSocket(t *testing.T) {
 			fake := newFakeServers(t)
 			address := unixScheme + filepath.Join(socketDir(t), "s")
 			bundle := t.TempDir()
-			if err := WriteFileAtomic(filepath.Join(bundle, "address"), []byte(address)); err != nil {
+			if err := writeFileAtomic(filepath.Join(bundle, "address"), []byte(address)); err != nil {
 				t.Fatal(err)
 			}
 			var pid int

@@ -48,7 +48,7 @@ func parseStartRequest(f Flags, stdin []byte, env func(string) string) startRequ
 		id:           f.ID,
 		grpcAddress:  f.Address,
 		ttrpcAddress: env("TTRPC_ADDRESS"),
-		socketDir:    DefaultSocketDir,
+		socketDir:    defaultSocketDir,
 		debug:        f.Debug,
 	}
 	if len(stdin) == 0 {
@@ -147,7 +147,7 @@ func Start(ctx context.Context, f Flags, stdin io.Reader, out io.Writer, server 
 	// file. 2.x keep the reply in the bundle's bootstrap.json instead, so
 	// it is not written for them: a file creation less per task.
 	if !req.bootstrap {
-		if err := WriteFileAtomic(filepath.Join(bundle, "address"), []byte(address)); err != nil {
+		if err := writeFileAtomic(filepath.Join(bundle, "address"), []byte(address)); err != nil {
 			return fmt.Errorf("write address file: %w", err)
 		}
 	}
