@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"slices"
@@ -29,15 +30,7 @@ func histogramFromProto(h *dto.Histogram) histogram {
 		}
 		out = append(out, bucket{upper: b.GetUpperBound(), cumulative: b.GetCumulativeCount()})
 	}
-	slices.SortFunc(out, func(a, b bucket) int {
-		switch {
-		case a.upper < b.upper:
-			return -1
-		case a.upper > b.upper:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(out, func(a, b bucket) int { return cmp.Compare(a.upper, b.upper) })
 	return append(out, bucket{upper: math.Inf(+1), cumulative: h.GetSampleCount()})
 }
 
