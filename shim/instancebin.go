@@ -42,8 +42,11 @@ func removeStaleBinaries(ctx context.Context) {
 	if exe, err := os.Executable(); err == nil {
 		keep = append(keep, exe)
 	}
-	if path, err := instanceExe(); err == nil && path != "" {
-		keep = append(keep, path)
+	if len(instanceBinary) > 0 {
+		// Where it is, not written out: the shim is leaving.
+		if path, err := action.BinaryPath(action.BinDir, action.InstanceBinaryName, instanceSum, instanceBinary); err == nil {
+			keep = append(keep, path)
+		}
 	}
 	removed, err := action.RemoveStaleBinaries(action.BinDir, keep, time.Now())
 	if err != nil {

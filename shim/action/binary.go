@@ -20,13 +20,8 @@ const BinDir = "/run/containerd-shim-wasmedge/bin"
 // found.
 const staleAfter = 10 * time.Minute
 
-// InstallBinary writes bin into dir under name plus its content's SHA-256
-// (sum, in hex: the build computes it, for hashing 33 MB on every start
-// action would cost more than the rest of it; "" computes it here), unless
-// a file of that content is there already, and returns its path. Several
-// shims may race: each writes a temporary file and renames it into place,
-// so the file is whole whenever it exists.
-func InstallBinary(dir, name, sum string, bin []byte) (string, error) {
+// BinaryPath returns where InstallBinary puts bin, without writing it.
+func BinaryPath(dir, name, sum string, bin []byte) (string, error) {
 	if sum == "" {
 		digest := sha256.Sum256(bin)
 		sum = hex.EncodeToString(digest[:])
@@ -34,7 +29,20 @@ func InstallBinary(dir, name, sum string, bin []byte) (string, error) {
 	if len(sum) < 16 {
 		return "", fmt.Errorf("install %s: content hash %q too short", name, sum)
 	}
-	path := filepath.Join(dir, name+"-"+sum[:16])
+	return filepath.Join(dir, name+"-"+sum[:16]), nil
+}
+
+// InstallBinary writes bin into dir under name plus its content's SHA-256
+// (sum, in hex: the build computes it, for hashing 33 MB on every start
+// action would cost more than the rest of it; "" computes it here), unless
+// a file of that content is there already, and returns its path. Several
+// shims may race: each writes a temporary file and renames it into place,
+// so the file is whole whenever it exists.
+func InstallBinary(dir, name, sum string, bin []byte) (string, error) {
+	path, err := BinaryPath(dir, name, sum, bin)
+	if err != nil {
+		return "", err
+	}
 	// The name carries the content's hash and files only ever appear whole
 	// (rename), so a file of the right size is the right file; a short or
 	// damaged one is replaced.
